@@ -1,0 +1,3 @@
+"""Edge runtime for PaddleX instance segmentation (Paddle Lite, Paddle Inference, remote)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Host-side export: source -> program -> compat -> quantize -> optimize -> bundle -> verify."""
