@@ -1,0 +1,65 @@
+"""Paddle Inference backend: an inference directory (`inference.pdmodel` or PIR `inference.json`)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import List, Mapping, Optional
+
+import numpy as np
+
+from ..errors import BackendError, ModelError
+
+logger = logging.getLogger(__name__)
+
+
+def find_program(model_dir: Path) -> Path:
+    """The program file of an inference directory, preferring PIR `inference.json` as PaddleX does."""
+    if not model_dir.is_dir():
+        raise ModelError(f"model directory {model_dir} does not exist")
+    for name in ("inference.json", "inference.pdmodel"):
+        if (model_dir / name).is_file():
+            if not (model_dir / "inference.pdiparams").is_file():
+                raise ModelError(f"{model_dir} has {name} but no inference.pdiparams; copy the whole exported directory")
+            return model_dir / name
+    raise ModelError(
+        f"{model_dir} has neither inference.pdmodel nor inference.json; "
+        "point model_dir at an exported inference directory (or at a bundle with model.nb)"
+    )
+
+
+class PaddleBackend:
+    name = "paddle"
+
+    def __init__(self, model_dir: Path, *, threads: Optional[int] = None, mkldnn: Optional[bool] = None):
+        try:
+            from paddle import inference
+        except ImportError as exc:
+            raise BackendError(f"the paddle backend needs paddlepaddle ({exc}); pip install paddlepaddle==3.0.0") from None
+        program = find_program(model_dir)
+        config = inference.Config(str(program), str(model_dir / "inference.pdiparams"))
+        config.disable_gpu()
+        config.disable_glog_info()
+        if threads:
+            config.set_cpu_math_library_num_threads(int(threads))
+        if mkldnn:
+            config.enable_mkldnn()
+        else:
+            config.disable_mkldnn()
+        try:
+            self._predictor = inference.create_predictor(config)
+        except Exception as exc:
+            raise BackendError(f"Paddle Inference could not load {program}: {exc}") from None
+        self.input_names = list(self._predictor.get_input_names())
+        self.output_names = list(self._predictor.get_output_names())
+        self.where = str(model_dir)
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> List[np.ndarray]:
+        for name in self.input_names:
+            if name not in feeds:
+                raise BackendError(f"{self.where}: missing input {name!r} (model inputs: {self.input_names})")
+            self._predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(feeds[name]))
+        try:
+            self._predictor.run()
+        except Exception as exc:
+            raise BackendError(f"Paddle Inference failed running {self.where}: {exc}") from None
+        return [self._predictor.get_output_handle(n).copy_to_cpu() for n in self.output_names]
