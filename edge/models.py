@@ -1,0 +1,95 @@
+"""Find the model a pipeline runs: a bundle, an inference directory, or a zoo name.
+
+A **bundle** (`edge export`'s output) is `model.nb` + `manifest.json` (+ `pipeline.yaml`); it is
+refused when the manifest's schema or the sha256 of model.nb does not match. An **inference
+directory** is `inference.yml` + `inference.pdiparams` + `inference.pdmodel` or `inference.json`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .errors import ManifestError, ModelError
+from .spec import ModelSpec, load_manifest
+from .zoo import get_model
+
+BUNDLE_MODEL_FILE = "model.nb"
+MANIFEST_FILE = "manifest.json"
+
+
+def cache_dir() -> Path:
+    """Where official models are cached ($EDGE_CACHE, default ~/.cache/paddlex-edge)."""
+    return Path(os.environ.get("EDGE_CACHE", Path.home() / ".cache" / "paddlex-edge"))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class LocalModel:
+    kind: str  # "bundle" | "inference_dir"
+    path: Path  # model.nb for a bundle, the directory otherwise
+    spec: ModelSpec
+    manifest: Optional[Dict[str, Any]] = None
+
+
+def open_bundle(bundle_dir: Path) -> LocalModel:
+    manifest_path = bundle_dir / MANIFEST_FILE
+    manifest = load_manifest(manifest_path)
+    spec = ModelSpec.from_manifest(manifest, manifest_path)
+    nb_path = bundle_dir / manifest.get("model_file", BUNDLE_MODEL_FILE)
+    if not nb_path.is_file():
+        raise ManifestError(f"{nb_path} is missing: the bundle is incomplete, re-run `edge export`")
+    expected = manifest.get("sha256")
+    if expected and sha256_file(nb_path) != expected:
+        raise ManifestError(
+            f"{nb_path} does not match the sha256 in {manifest_path}: the file was changed or half-copied; "
+            "copy the bundle again or re-run `edge export`"
+        )
+    return LocalModel("bundle", nb_path, spec, manifest)
+
+
+def open_model_dir(model_dir: Path) -> LocalModel:
+    """A bundle or an inference directory (or a `.nb` file inside a bundle)."""
+    model_dir = Path(model_dir)
+    if model_dir.is_file() and model_dir.suffix == ".nb":
+        model_dir = model_dir.parent
+    if not model_dir.exists():
+        raise ModelError(f"model directory {model_dir} does not exist")
+    if (model_dir / MANIFEST_FILE).exists() or (model_dir / BUNDLE_MODEL_FILE).exists():
+        return open_bundle(model_dir)
+    if (model_dir / "inference.yml").exists():
+        from .backends.paddle import find_program
+
+        find_program(model_dir)  # names the missing file now rather than at load time
+        return LocalModel("inference_dir", model_dir, ModelSpec.from_inference_yml(model_dir / "inference.yml"))
+    raise ModelError(
+        f"{model_dir} is neither a bundle (model.nb + manifest.json) nor an inference directory "
+        "(inference.yml + inference.pdiparams + inference.pdmodel/json)"
+    )
+
+
+def official_model_dir(name: str, *, download: bool = True) -> Path:
+    """The cached official inference directory of a zoo model, downloading it when allowed."""
+    model = get_model(name)
+    local = cache_dir() / "official" / f"{model.name}_infer"
+    if (local / "inference.yml").exists():
+        return local
+    if not download:
+        raise ModelError(f"{name} is not in the cache ({local}); pass model_dir / --model-dir DIR")
+    try:
+        from export.download import fetch_model
+    except ImportError:
+        raise ModelError(
+            f"{name} is not cached at {local} and this install cannot download (the export extra is missing); "
+            "point model_dir at a local inference directory or bundle"
+        ) from None
+    return Path(fetch_model(name, kind="inference"))
