@@ -64,9 +64,10 @@ def open_model_dir(model_dir: Path) -> LocalModel:
         model_dir = model_dir.parent
     if not model_dir.exists():
         raise ModelError(f"model directory {model_dir} does not exist")
-    if (model_dir / MANIFEST_FILE).exists() or (model_dir / BUNDLE_MODEL_FILE).exists():
+    has_yml = (model_dir / "inference.yml").exists()
+    if (model_dir / MANIFEST_FILE).exists() or ((model_dir / BUNDLE_MODEL_FILE).exists() and not has_yml):
         return open_bundle(model_dir)
-    if (model_dir / "inference.yml").exists():
+    if has_yml:
         from .backends.paddle import find_program
 
         find_program(model_dir)  # names the missing file now rather than at load time

@@ -57,7 +57,7 @@ class InstanceSegResult(dict):
             print(self._printable())
 
     def save_to_json(self, save_path: str, indent: int = 4, ensure_ascii: bool = False) -> Path:
-        path = self._target(save_path, ".json", ".json")
+        path = self._target(save_path, ".json", (".json",))
         path.write_text(json.dumps(self.json, indent=indent, ensure_ascii=ensure_ascii), encoding="utf-8")
         return path
 
