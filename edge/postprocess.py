@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from .spec import MaskLayout, ModelSpec
@@ -44,23 +43,33 @@ def crop_full_mask(mask: np.ndarray, region: Tuple[int, int, int, int]) -> np.nd
     return out
 
 
+def _axis_weights(start: int, stop: int, scale: float, stride: int, size: int):
+    """Source indices and weights along one axis: u = (x + 0.5) * scale / stride - 0.5, clamped."""
+    u = (np.arange(start, stop, dtype=np.float64) + 0.5) * (scale / stride) - 0.5
+    u = np.clip(u, 0.0, size - 1)
+    lo = np.floor(u).astype(np.intp)
+    hi = np.minimum(lo + 1, size - 1)
+    return lo, hi, (u - lo).astype(np.float32)
+
+
 def lowres_mask_in_box(
     mask: np.ndarray, region: Tuple[int, int, int, int], scale_factor: Sequence[float], layout: MaskLayout
 ) -> np.ndarray:
     """Resize a low-resolution mask inside one box only (see the `lowres` layout in spec.py).
 
-    Original pixel x samples the mask at ``u = (x + 0.5) * scale_w / stride - 0.5``: one affine
-    warp of the crop, bilinear, edges clamped like `align_corners=False` interpolation.
+    Bilinear sampling is separable here (u depends on x only, v on y only), so it is done exactly
+    in float with two gathers per axis; edges are clamped like `align_corners=False` interpolation.
     """
     x1, y1, x2, y2 = region
-    scale_h, scale_w = float(scale_factor[0]), float(scale_factor[1])
-    ax, ay = scale_w / layout.stride, scale_h / layout.stride
-    warp = np.array([[ax, 0.0, (x1 + 0.5) * ax - 0.5], [0.0, ay, (y1 + 0.5) * ay - 0.5]], dtype=np.float64)
-    src = np.ascontiguousarray(mask, dtype=np.float32)
-    sampled = cv2.warpAffine(
-        src, warp, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-    )
-    return (sampled > layout.threshold).astype(np.uint8)
+    hm, wm = mask.shape
+    v0, v1, fv = _axis_weights(y1, y2, float(scale_factor[0]), layout.stride, hm)
+    u0, u1, fu = _axis_weights(x1, x2, float(scale_factor[1]), layout.stride, wm)
+    src = np.asarray(mask, dtype=np.float32)
+    top, bottom = src[v0], src[v1]  # rows first: at most (y2 - y1) x wm
+    fu, fv = fu[None, :], fv[:, None]
+    row_top = top[:, u0] * (1 - fu) + top[:, u1] * fu
+    row_bottom = bottom[:, u0] * (1 - fu) + bottom[:, u1] * fu
+    return ((row_top * (1 - fv) + row_bottom * fv) > layout.threshold).astype(np.uint8)
 
 
 def postprocess(
