@@ -1,7 +1,6 @@
 """edge.inputs: every input kind, read for real (files, PDFs, a loopback HTTP server, videos)."""
 from __future__ import annotations
 
-import io
 import shutil
 import struct
 import threading
