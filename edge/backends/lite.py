@@ -6,6 +6,9 @@ has them), so both are feature-detected: asked for and missing gives a warning, 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import List, Mapping, Optional, Union
 
@@ -31,18 +34,48 @@ def _import_lite():
     return lite
 
 
+_PROBE = """
+import sys
+from paddlelite import lite
+config = lite.MobileConfig()
+config.set_model_from_file(sys.argv[1])
+lite.create_paddle_predictor(config)
+"""
+
+
+def probe_model_file(path: Path, timeout: float = 300.0) -> None:
+    """Load a .nb once in a child process: Paddle Lite aborts the whole process on a bad model
+    (corrupt, truncated, or made for another target), so that must not happen in ours."""
+    proc = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        lines = [l for l in proc.stderr.splitlines() if l.strip() and "Warning" not in l][-4:]
+        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        raise BackendError(
+            f"Paddle Lite could not load {path} ({how}): {' | '.join(lines) or 'no message'}. Is it a complete .nb made by "
+            f"paddle_lite_opt {lite_version()} for this target (x86 .nb on x86 hosts, arm .nb on ARM boards)?"
+        )
+
+
 class LiteBackend:
     name = "lite"
 
-    def __init__(self, model: Union[Path, bytes], *, threads: Optional[int] = None, power_mode: Optional[str] = None):
+    def __init__(self, model: Union[Path, bytes], *, threads: Optional[int] = None, power_mode: Optional[str] = None,
+                 probe: bool = True):
         lite = _import_lite()
         config = lite.MobileConfig()
         where = "<model buffer>" if isinstance(model, (bytes, bytearray)) else str(model)
         if isinstance(model, (bytes, bytearray)):
+            if probe:
+                with tempfile.NamedTemporaryFile(suffix=".nb") as tmp:
+                    tmp.write(model)
+                    tmp.flush()
+                    probe_model_file(Path(tmp.name))
             config.set_model_from_buffer(bytes(model))
         else:
             if not Path(model).is_file():
                 raise BackendError(f"Paddle Lite model {where} does not exist; run `edge export` to make one")
+            if probe:
+                probe_model_file(Path(model))
             config.set_model_from_file(str(model))
         if threads is not None:
             self._set_if_supported(config, "set_threads", int(threads))

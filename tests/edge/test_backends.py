@@ -1,0 +1,99 @@
+"""The lite and paddle backends on the stand-in network: same answers, clear errors."""
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.backends import create_backend
+from edge.backends.lite import LiteBackend
+from edge.errors import BackendError, ConfigError, ModelError
+from edge.pipeline import create_pipeline
+from edge.preprocess import Preprocessor
+
+
+def pipeline_for(model_dir, backend="auto"):
+    return create_pipeline(config={"SubModules": {"InstanceSegmentation": {"model_dir": str(model_dir), "backend": backend}}})
+
+
+@pytest.mark.parametrize("layout", ["edge", "reference"])
+def test_lite_and_paddle_give_the_same_results(layout, request, sample_images):
+    model = request.getfixturevalue(f"standin_{layout}")
+    lite, paddle = pipeline_for(model.bundle_dir), pipeline_for(model.inference_dir)
+    compared = 0
+    for a, b in zip(lite.predict([str(p) for p in sample_images], threshold=0.3),
+                    paddle.predict([str(p) for p in sample_images], threshold=0.3)):
+        assert (a.computed_by, b.computed_by) == ("lite", "paddle")
+        assert [x["cls_id"] for x in a["boxes"]] == [x["cls_id"] for x in b["boxes"]]
+        for ba, bb, ma, mb in zip(a["boxes"], b["boxes"], a["masks"], b["masks"]):
+            np.testing.assert_allclose(ba["coordinate"], bb["coordinate"], atol=1e-4)
+            assert abs(ba["score"] - bb["score"]) <= 1e-5
+            assert ma.shape == mb.shape and (ma == mb).mean() >= 0.999
+            compared += 1
+    assert compared > 20  # the stand-in keeps most of its 16 candidates at threshold 0.3
+
+
+def test_lite_model_from_buffer_matches_file(standin_edge, photo):
+    feeds = Preprocessor(standin_edge.spec)(photo)
+    nb = standin_edge.bundle_dir / "model.nb"
+    a = LiteBackend(nb).run(feeds)
+    b = LiteBackend(nb.read_bytes()).run(feeds)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_threads_and_power_mode_are_feature_detected(standin_edge, caplog):
+    with caplog.at_level(logging.WARNING):
+        backend = LiteBackend(standin_edge.bundle_dir / "model.nb", threads=2, power_mode="LITE_POWER_HIGH")
+    assert backend.input_names == ["im_shape", "image", "scale_factor"]
+    # the x86 wheel lacks both setters: a warning, not a crash (an ARM build would apply them)
+    import paddlelite.lite as lite
+    if not hasattr(lite.MobileConfig(), "set_threads"):
+        assert "set_threads" in caplog.text
+
+
+def test_unknown_power_mode_is_an_error(standin_edge):
+    with pytest.raises(BackendError, match="power mode"):
+        LiteBackend(standin_edge.bundle_dir / "model.nb", power_mode="TURBO")
+
+
+def test_corrupt_nb_fails_with_a_clear_error(tmp_path):
+    bad = tmp_path / "model.nb"
+    bad.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(BackendError, match="could not load"):
+        LiteBackend(bad)
+
+
+def test_missing_nb(tmp_path):
+    with pytest.raises(BackendError, match="does not exist"):
+        LiteBackend(tmp_path / "nope.nb")
+
+
+def test_inference_dir_missing_params_is_named(standin_edge, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("inference.yml", "inference.pdmodel"):
+        (broken / name).write_bytes((standin_edge.inference_dir / name).read_bytes())
+    with pytest.raises(ModelError, match="inference.pdiparams"):
+        pipeline_for(broken)
+
+
+def test_missing_input_is_named(standin_edge):
+    backend = create_backend("paddle", standin_edge.inference_dir)
+    with pytest.raises(BackendError, match="scale_factor"):
+        backend.run({"im_shape": np.zeros((1, 2), np.float32), "image": np.zeros((1, 3, 64, 64), np.float32)})
+
+
+def test_backend_and_model_kind_must_agree(standin_edge):
+    with pytest.raises(ConfigError, match="bundle"):
+        pipeline_for(standin_edge.inference_dir, backend="lite")
+    with pytest.raises(ConfigError, match="inference directory"):
+        pipeline_for(standin_edge.bundle_dir, backend="paddle")
+
+
+def test_truncated_nb_fails_with_a_clear_error_and_the_process_survives(standin_edge, tmp_path):
+    cut = tmp_path / "cut.nb"
+    data = (standin_edge.bundle_dir / "model.nb").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BackendError, match="could not load"):
+        LiteBackend(cut)
