@@ -1,0 +1,184 @@
+"""The compat stage: rewrite a legacy Paddle 3.x program so Paddle Lite 2.13rc0 can load and run it.
+
+Public interface (used by `edge export`):
+
+    apply_compat_passes(model_dir_in, model_dir_out, passes=None) -> CompatReport
+        Reads `<model_dir_in>/inference.pdmodel` (+ `inference.pdiparams` when the program has
+        parameters), applies every pass (or only those named in `passes`), and writes
+        `<model_dir_out>/inference.pdmodel` + `inference.pdiparams` (an empty params file when the
+        program has no parameters, which is what opt expects) plus a copy of every other file of
+        the input directory (inference.yml, ...). The input is never modified; the output is
+        written to a temporary sibling directory and renamed into place. Raises
+        `edge.errors.ExportError` for a missing / unreadable / PIR-only input, a missing params
+        file, or `model_dir_out` equal to `model_dir_in`.
+
+    CompatReport.changes: {pass name: [one line per rewrite]}, for every pass that ran.
+    CompatReport.changed_passes: names of the passes that changed something.
+
+    pending_rewrites(model_dir) -> {pass name: [changes]}: what the passes would change (dry run;
+        optimize() uses it to explain an opt failure).
+
+    PROGRAM_PASSES / PARAMETER_PASSES: the passes in the order they run; each is a function
+        `pass(program: framework_pb2.ProgramDesc) -> list[str]` (parameter passes also take the
+        `{name: numpy array}` params dict, which they may change) that edits in place and returns
+        a line per change (empty list: nothing to do).
+
+The passes (TOOLCHAIN.md lists how each problem shows up with Paddle 3.0.0 + Lite 2.13rc0):
+    bool_params_to_fp32          BOOL parameters -> FP32 + cast            (parameters.py)
+    zero_dim_params_to_one_dim   0-D parameters -> [1]                     (parameters.py)
+    scalars_to_typed_lists       assign_value/set_value SCALARS -> typed lists  (attributes.py)
+    swish_beta                   swish gets beta=1.0                      (attributes.py)
+    reduce_dim_ints              reduce_* dim LONGS -> INTS                (attributes.py)
+    bmm_to_matmul_v2             bmm -> matmul_v2                          (op_rewrites.py)
+    bool_mul_to_logical_and      bool*bool elementwise_mul -> logical_and  (op_rewrites.py)
+    add_missing_xshape           reshape-family ops get an XShape output   (shapes.py)
+    zero_dim_to_one_dim          0-D constants / var descs -> [1]          (shapes.py)
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from edge.errors import ExportError
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "inference.pdmodel"
+PARAMS_FILE = "inference.pdiparams"
+
+
+@dataclass
+class CompatReport:
+    """What the compat stage did to one program."""
+
+    model_dir_in: Path
+    model_dir_out: Path
+    changes: Dict[str, List[str]] = field(default_factory=dict)
+
+    @property
+    def changed_passes(self) -> List[str]:
+        return [name for name, lines in self.changes.items() if lines]
+
+    def summary(self) -> str:
+        if not self.changed_passes:
+            return "compat: no rewrite needed"
+        return "compat: " + ", ".join(f"{name} ({len(self.changes[name])})" for name in self.changed_passes)
+
+
+def _passes():
+    # Imported lazily: the passes import paddle's protobuf module, and `export` must be imported first.
+    from export.compat import attributes, op_rewrites, parameters, shapes
+
+    parameter_passes = [parameters.bool_params_to_fp32, parameters.zero_dim_params_to_one_dim]
+    program_passes = [
+        attributes.scalars_to_typed_lists, attributes.swish_beta, attributes.reduce_dim_ints,
+        op_rewrites.bmm_to_matmul_v2, op_rewrites.bool_mul_to_logical_and,
+        shapes.add_missing_xshape, shapes.zero_dim_to_one_dim,
+    ]
+    return parameter_passes, program_passes
+
+
+def pass_names() -> List[str]:
+    parameter_passes, program_passes = _passes()
+    return [p.__name__ for p in parameter_passes + program_passes]
+
+
+def _check_input(model_dir_in: Path, model_dir_out: Path) -> None:
+    if not model_dir_in.is_dir():
+        raise ExportError(f"model directory {model_dir_in} does not exist; pass an inference directory")
+    if not (model_dir_in / MODEL_FILE).is_file():
+        hint = (" It holds a PIR inference.json: rebuild it as a legacy program through the project's networks."
+                if (model_dir_in / "inference.json").exists() else "")
+        raise ExportError(f"{model_dir_in} has no {MODEL_FILE}; Paddle Lite needs a legacy program.{hint}")
+    if model_dir_out.resolve() == model_dir_in.resolve():
+        raise ExportError(f"compat output {model_dir_out} is the input directory; choose another directory")
+
+
+def _load(model_dir: Path):
+    """(program, params) of a legacy inference directory, with errors a user can act on."""
+    import export  # noqa: F401  (PIR off before paddle's modules load)
+    from export.compat.desc import persistable_names, read_program
+    from export.compat.params import ParamsFormatError, read_combined_params
+
+    try:
+        program = read_program(model_dir / MODEL_FILE)
+    except Exception as exc:  # protobuf raises its own DecodeError
+        raise ExportError(f"{model_dir / MODEL_FILE} is not a readable Paddle program ({exc}); re-export it") from exc
+    names = persistable_names(program)
+    params_path = model_dir / PARAMS_FILE
+    if names and not params_path.is_file():
+        raise ExportError(f"{model_dir} has no {PARAMS_FILE} but the program has {len(names)} parameters; "
+                          "copy the params file next to the program")
+    try:
+        params = read_combined_params(params_path, names) if names else {}
+    except ParamsFormatError as exc:
+        raise ExportError(f"{params_path} does not match {MODEL_FILE}: {exc}") from exc
+    return program, params
+
+
+def _run_passes(program, params, passes: Optional[Sequence[str]], model_dir: Path) -> Dict[str, List[str]]:
+    parameter_passes, program_passes = _passes()
+    known = {p.__name__ for p in parameter_passes + program_passes}
+    unknown = set(passes or ()) - known
+    if unknown:
+        raise ExportError(f"unknown compat pass(es) {sorted(unknown)}; known: {sorted(known)}")
+    selected: Callable[[Callable], bool] = lambda p: passes is None or p.__name__ in passes
+    changes: Dict[str, List[str]] = {}
+    try:
+        for compat_pass in filter(selected, parameter_passes):
+            changes[compat_pass.__name__] = compat_pass(program, params)
+        for compat_pass in filter(selected, program_passes):
+            changes[compat_pass.__name__] = compat_pass(program)
+    except ValueError as exc:
+        raise ExportError(f"cannot make {model_dir} loadable by Paddle Lite: {exc}") from exc
+    return changes
+
+
+def pending_rewrites(model_dir) -> Dict[str, List[str]]:
+    """The rewrites the compat passes *would* make to `model_dir` (nothing is written)."""
+    model_dir = Path(model_dir)
+    _check_input(model_dir, model_dir.parent / (model_dir.name + ".compat"))
+    program, params = _load(model_dir)
+    return {name: lines for name, lines in _run_passes(program, params, None, model_dir).items() if lines}
+
+
+def apply_compat_passes(model_dir_in, model_dir_out, passes: Optional[Sequence[str]] = None) -> CompatReport:
+    """Rewrite the legacy program in `model_dir_in` for Paddle Lite and write it to `model_dir_out`."""
+    model_dir_in, model_dir_out = Path(model_dir_in), Path(model_dir_out)
+    _check_input(model_dir_in, model_dir_out)
+    program, params = _load(model_dir_in)
+    from export.compat.desc import program_bytes
+    from export.compat.params import combined_params_bytes
+
+    report = CompatReport(model_dir_in, model_dir_out, _run_passes(program, params, passes, model_dir_in))
+    for name in report.changed_passes:
+        for line in report.changes[name]:
+            logger.info("compat %s: %s", name, line)
+    logger.info("%s (%s -> %s)", report.summary(), model_dir_in, model_dir_out)
+    _write_atomically(model_dir_in, model_dir_out, program_bytes(program), combined_params_bytes(params))
+    return report
+
+
+def _write_atomically(model_dir_in: Path, model_dir_out: Path, model: bytes, params: bytes) -> None:
+    try:
+        model_dir_out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{model_dir_out.name}.", dir=model_dir_out.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write compat output to {model_dir_out}: {exc}") from exc
+    try:
+        for item in model_dir_in.iterdir():
+            if item.name in (MODEL_FILE, PARAMS_FILE) or not item.is_file():
+                continue
+            shutil.copy2(item, staging / item.name)
+        (staging / MODEL_FILE).write_bytes(model)
+        (staging / PARAMS_FILE).write_bytes(params)
+        if model_dir_out.exists():
+            shutil.rmtree(model_dir_out)
+        staging.rename(model_dir_out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ExportError(f"cannot write compat output to {model_dir_out}: {exc}") from exc

@@ -1,0 +1,64 @@
+"""Compat passes about tensor shapes: missing XShape outputs and 0-D tensors."""
+from __future__ import annotations
+
+from typing import List
+
+from export.compat.desc import (
+    AttrType, ProgramDesc, VarType, add_tensor_var, find_var, get_attr, io_map, iter_ops, set_attr, set_io,
+    unique_name,
+)
+
+# Ops whose Paddle <= 2.5 definition has an `XShape` output (the input shape, for the grad op).
+XSHAPE_OPS = ("flatten_contiguous_range", "flatten2", "reshape2", "squeeze2", "unsqueeze2", "transpose2")
+
+
+def add_missing_xshape(program: ProgramDesc) -> List[str]:
+    """Give reshape-family ops without an `XShape` output a dummy one (+ var desc).
+
+    Paddle 3.x inference saves drop XShape (only training needs it). Lite 2.13's fusion passes
+    assume it exists: flatten_contiguous_range followed by matmul_v2 / fc makes opt segfault with
+    no message. The var's dims are [0] + input dims, as Paddle used to write them.
+    """
+    changes = []
+    for block_idx, op in iter_ops(program):
+        if op.type not in XSHAPE_OPS or io_map(op.outputs).get("XShape"):
+            continue
+        x_name = io_map(op.inputs)["X"][0]
+        out_name = io_map(op.outputs)["Out"][0]
+        x_var = find_var(program, x_name, block_idx)
+        dtype = x_var.type.dense_tensor.tensor.data_type if x_var is not None else VarType.FP32
+        dims = [0] + (list(x_var.type.dense_tensor.tensor.dims) if x_var is not None else [])
+        xshape = unique_name(program, f"{out_name}.xshape")
+        add_tensor_var(program, block_idx, xshape, dtype, dims)
+        set_io(op.outputs, "XShape", [xshape])
+        changes.append(f"{op.type} -> {out_name}: added XShape output {xshape}")
+    return changes
+
+
+def zero_dim_to_one_dim(program: ProgramDesc) -> List[str]:
+    """0-D tensors (shape [], Paddle >= 2.5) -> shape [1].
+
+    Lite 2.13 has no 0-D tensors: `fill_constant` with `shape=[]` aborts at run time (`no valid
+    out_shape`), and 0-D var descs reach `tile` / `expand` as rank 0. A [1] tensor broadcasts
+    exactly like a scalar, so constants and var descs are given shape [1]. (0-D *parameters* are
+    reshaped by the runner, which owns the params file.)
+    """
+    changes = []
+    for _, op in iter_ops(program):
+        if op.type not in ("fill_constant", "assign_value", "gaussian_random", "uniform_random"):
+            continue
+        if io_map(op.inputs).get("ShapeTensor") or io_map(op.inputs).get("ShapeTensorList"):
+            continue
+        shape = get_attr(op, "shape")
+        if shape is None:
+            continue
+        values = shape.longs if shape.type == AttrType.LONGS else shape.ints
+        if len(values) == 0:
+            set_attr(op, "shape", shape.type, [1])
+            changes.append(f"{op.type} -> {op.outputs[0].arguments[0]}: shape [] -> [1]")
+    for block in program.blocks:
+        for var in block.vars:
+            if var.type.type == VarType.DENSE_TENSOR and len(var.type.dense_tensor.tensor.dims) == 0:
+                var.type.dense_tensor.tensor.dims.append(1)
+                changes.append(f"var {var.name}: dims [] -> [1]")
+    return changes
