@@ -109,3 +109,19 @@ def export_standin(
     layer = StandInSeg(num_classes, input_size, graph)
     labels = labels or [f"class{i}" for i in range(num_classes)]
     return save_inference_dir(layer, Path(out_dir), standin_spec(graph, input_size, labels), input_size)
+
+
+def standin_bundle(root: Path, graph: str = "edge", input_size: Tuple[int, int] = (64, 64),
+                   target: str = "x86") -> Tuple[Path, Path]:
+    """Export the stand-in, convert it with opt and bundle it: (inference directory, bundle directory)."""
+    from export.bundle import write_bundle
+    from export.optimize import optimize
+
+    root = Path(root)
+    model_dir = export_standin(root / f"standin_{graph}_{input_size[0]}", graph=graph, input_size=input_size)
+    spec = ModelSpec.from_inference_yml(model_dir / "inference.yml")
+    nb = optimize(model_dir, root / f"standin_{graph}_{input_size[0]}_{target}", target=target)
+    h, w = input_size
+    bundle = write_bundle(root / "bundles", f"standin-{graph}-{input_size[0]}-{target}", nb, spec,
+                          [[1, 2], [1, 3, h, w], [1, 2]], extra={"target": target})
+    return model_dir, bundle

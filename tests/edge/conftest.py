@@ -2,8 +2,6 @@
 as a Paddle inference directory and as an x86 Paddle Lite bundle."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,27 +22,11 @@ class StandIn:
     spec: ModelSpec
 
 
-def _x86_nb(model_dir: Path) -> Path:
-    opt = Path(sys.executable).parent / "paddle_lite_opt"
-    out = model_dir.parent / f"{model_dir.name}_x86"
-    subprocess.run(
-        [str(opt), f"--model_file={model_dir / 'inference.pdmodel'}", f"--param_file={model_dir / 'inference.pdiparams'}",
-         "--valid_targets=x86", "--optimize_out_type=naive_buffer", f"--optimize_out={out}"],
-        check=True, capture_output=True,
-    )
-    return out.with_suffix(".nb")
+def _build(root: Path, graph: str) -> StandIn:
+    from export.networks.standin import standin_bundle
 
-
-def _build(root: Path, graph: str, input_size=STANDIN_SIZE) -> StandIn:
-    from export.bundle import write_bundle
-    from export.networks.standin import export_standin
-
-    model_dir = export_standin(root / f"standin_{graph}", graph=graph, input_size=input_size)
-    spec = ModelSpec.from_inference_yml(model_dir / "inference.yml")
-    h, w = input_size
-    bundle = write_bundle(root / "bundles", f"standin-{graph}-x86", _x86_nb(model_dir), spec,
-                          [[1, 2], [1, 3, h, w], [1, 2]], extra={"target": "x86"})
-    return StandIn(model_dir, bundle, spec)
+    model_dir, bundle = standin_bundle(root, graph, STANDIN_SIZE, target="x86")
+    return StandIn(model_dir, bundle, ModelSpec.from_inference_yml(model_dir / "inference.yml"))
 
 
 @pytest.fixture(scope="session")
