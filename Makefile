@@ -10,7 +10,7 @@ demo: venv
 	$(VENV)/bin/edge demo --save_path ./output
 
 test: venv
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q tests benchmarks $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) -m pytest benchmarks -q --benchmark-enable --benchmark-columns=min,median,mean,max,rounds

@@ -1,0 +1,13 @@
+"""Benchmarks run with `make bench` (timed) and, once each untimed, in `make test` (smoke)."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+
+
+@pytest.fixture(scope="session")
+def full_hd_image() -> np.ndarray:
+    return cv2.resize(cv2.imread(str(DATA / "images" / "000000014439.jpg")), (1920, 1080))
