@@ -3,6 +3,7 @@
     edge predict --model MODEL_OR_DIR --input img.jpg --threshold 0.5 --save_path ./output --device cpu
     edge --get_pipeline_config instance_segmentation --save_path ./my_path
     edge models
+    edge serve --model-dir DIR --host 127.0.0.1 --port 8080
 """
 from __future__ import annotations
 
@@ -47,6 +48,58 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import export  # noqa: F401  (legacy program mode before paddle is imported)
+    from export.exporter import ExportOptions, export_model
+    from export.source import resolve_source
+
+    source = resolve_source(args.model, args.model_dir, args.weights, args.num_classes, args.labels,
+                            tuple(args.input_size) if args.input_size else None, download=not args.offline)
+    options = ExportOptions(target=args.target, graph=args.graph, int8=args.int8, calib_dir=args.calib,
+                            calib_count=args.calib_count, algo=args.algo, fp16=args.fp16, weight_only=args.weight_only,
+                            out_dir=Path(args.out), verify=not args.no_verify, eval_data=args.eval_data)
+    print(f"exporting {source.model_name} for {options.target}" + (" (INT8)" if options.int8 else ""), flush=True)
+    result = export_model(source, options, on_step=lambda name, sec: print(f"  {name:<9} {sec:7.1f} s", flush=True))
+    print(export_report(result))
+    return 0
+
+
+def export_report(result) -> str:
+    """The short report printed at the end of `edge export`, with the next commands to run."""
+    m = result.manifest
+    lines = [f"\nbundle: {result.path}"]
+    if "sha256" in m:
+        size = (result.path / m["model_file"]).stat().st_size / 1e6
+        lines.append(f"  {m['model_file']}: {size:.1f} MB, {m['precision']}, target {m['target']}, sha256 {m['sha256'][:12]}")
+    for name, check in (m.get("verification") or {}).items():
+        keys = ("matched", "reference_instances", "max_box_diff_px", "min_mask_agreement", "mask_ap_drop")
+        lines.append(f"  verify {name}: " + ", ".join(f"{k}={check[k]:.4g}" if isinstance(check[k], float) else f"{k}={check[k]}"
+                                                  for k in keys if k in check))
+    lines += ["next:", f"  edge predict --model {result.path} --input <image|dir|video> --save_path ./output"]
+    if m.get("target") == "arm":
+        lines.append(f"  copy {result.path} to the board and run the same command there (Paddle Lite ARM build)")
+    return "\n".join(lines)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve.limits import MiB, ServeLimits
+    from .serve.runner import pipeline_factory, serve
+
+    if args.model and args.model_dir:
+        raise EdgeError("pass either --model or --model-dir, not both")
+    overrides = _model_overrides(args.model or args.model_dir, args.backend, threads=args.threads)
+    if args.threshold is not None:
+        overrides.setdefault("SubModules", {}).setdefault("InstanceSegmentation", {})["threshold"] = args.threshold
+    limits = ServeLimits(
+        max_body_bytes=int(args.max_body_mb * MiB), max_pixels=args.max_pixels, url_timeout=args.url_timeout,
+        url_max_bytes=int(args.url_max_mb * MiB), allow_private_urls=args.allow_private_urls,
+        workers=args.workers, max_queue=args.max_queue, graceful_timeout=args.graceful_timeout,
+    )
+    serve(pipeline_factory(args.pipeline, overrides), host=args.host, port=args.port, limits=limits,
+          visualize=not args.no_visualize, log_level="debug" if args.verbose else "info")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .zoo import MODELS
 
@@ -84,6 +137,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads")
     p.set_defaults(func=cmd_predict)
 
+    e = sub.add_parser("export", help="export an edge model to a Paddle Lite bundle (default: the offline demo model)")
+    src = e.add_argument_group("source (default: the project's demo model, offline)")
+    src.add_argument("--model", help="PP-YOLOE_seg-S or Mask-RT-DETR-S (official weights, downloaded), or PP-YOLOE_seg-demo")
+    src.add_argument("--model-dir", type=Path, help="a local inference directory (legacy or PIR), official or fine-tuned")
+    src.add_argument("--weights", type=Path, help="a .pdparams file (fine-tuned weights) for the --model architecture")
+    src.add_argument("--num-classes", type=int, help="classes of --weights (default 80)")
+    src.add_argument("--labels", type=Path, help="label file, one class name per line")
+    src.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="model input size (default 640 640)")
+    src.add_argument("--offline", action="store_true", help="never download")
+    e.add_argument("--graph", choices=["edge", "reference"], default="edge", help="graph of rebuilt programs")
+    e.add_argument("--target", choices=["arm", "x86", "opencl", "paddle"], default="arm",
+                   help="arm (default), x86, opencl; paddle stops before opt (Lite-ready legacy directory)")
+    q = e.add_argument_group("precision")
+    q.add_argument("--int8", action="store_true", help="calibrated post-training INT8 (real int8 kernels on ARM)")
+    q.add_argument("--calib", type=Path, help="calibration image directory (default: shipped images)")
+    q.add_argument("--calib-count", type=int, default=32, help="calibration images used (default 32)")
+    q.add_argument("--algo", default="avg", choices=["avg", "KL", "hist", "mse", "abs_max", "min_max"])
+    q.add_argument("--fp16", action="store_true", help="FP16 kernels (ARMv8.2 CPUs)")
+    q.add_argument("--weight-only", choices=["int8", "int16"], help="weight-only quantization: smaller file, FP32 compute")
+    e.add_argument("--out", default="edge_models", help="output root (default ./edge_models)")
+    e.add_argument("--no-verify", action="store_true", help="skip the verification stage")
+    e.add_argument("--eval-data", type=Path, help="COCO annotation json (images beside it) for mask AP in the INT8 check")
+    e.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("serve", help="serve the pipeline over HTTP with PaddleX's API (POST /instance-segmentation)")
+    s.add_argument("--pipeline", default="instance_segmentation", help="pipeline name or pipeline YAML path")
+    s.add_argument("--model", help="a zoo model name (any of the 15), a bundle directory or an inference directory")
+    s.add_argument("--model-dir", help="a local inference directory (or bundle) to serve")
+    s.add_argument("--backend", choices=["auto", "lite", "paddle"], help="override the config's backend")
+    s.add_argument("--threads", type=int, help="CPU threads per worker")
+    s.add_argument("--threshold", type=float, help="default score threshold in (0, 1) when a request sends none")
+    s.add_argument("--host", default="0.0.0.0", help="bind address (default 0.0.0.0 = every interface, as PaddleX; "
+                   "use 127.0.0.1 for this machine only)")
+    s.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    s.add_argument("--workers", type=int, default=1, help="inference threads, each with its own copy of the model")
+    s.add_argument("--max-queue", type=int, default=16, help="requests that may wait beyond --workers; more get 503")
+    s.add_argument("--max-body-mb", type=float, default=20, help="largest request body in MiB (larger: 413)")
+    s.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (larger: 400)")
+    s.add_argument("--url-timeout", type=float, default=10.0, help="seconds to fetch an image given as a URL")
+    s.add_argument("--url-max-mb", type=float, default=20, help="largest image download in MiB")
+    s.add_argument("--allow-private-urls", action="store_true",
+                   help="fetch URLs on loopback / private networks too (refused by default: request forgery)")
+    s.add_argument("--no-visualize", action="store_true", help="leave result.image out unless a request asks for it")
+    s.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds shutdown waits for requests in flight")
+    s.set_defaults(func=cmd_serve)
+
     m = sub.add_parser("models", help="list the 15 models and where each runs")
     m.set_defaults(func=cmd_models)
     return parser
@@ -92,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.get_pipeline_config:
             return cmd_get_pipeline_config(args)

@@ -1,0 +1,193 @@
+"""`edge export`: source -> program -> compat -> quantize -> optimize -> verify -> bundle.
+
+Each step is its own module; this one only chains them, times them, and makes sure that a
+failure anywhere leaves nothing half-written (all work happens in a scratch directory; the
+bundle is written atomically at the very end).
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from edge.errors import ExportError
+from edge.spec import ModelSpec
+
+from .source import DEMO_MODEL, Source
+
+logger = logging.getLogger(__name__)
+
+TARGETS = ("arm", "x86", "opencl", "paddle")
+
+
+@dataclass
+class ExportOptions:
+    target: str = "arm"
+    graph: str = "edge"  # edge | reference (rebuilt programs only)
+    int8: bool = False
+    calib_dir: Optional[Path] = None  # default: the source's own calibration images, else export/calib_images
+    calib_count: Optional[int] = 32
+    algo: str = "avg"
+    fp16: bool = False
+    weight_only: Optional[str] = None  # "int8" | "int16": opt's weight-only quantization
+    out_dir: Path = Path("edge_models")
+    verify: bool = True
+    eval_data: Optional[Path] = None  # COCO json (+ images) for mask AP in the INT8 check
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    manifest: Dict[str, Any]
+    step_seconds: Dict[str, float] = field(default_factory=dict)
+
+
+def bundle_name(model_name: str, options: ExportOptions) -> str:
+    suffix = "-int8" if options.int8 else "-fp16" if options.fp16 else f"-wo{options.weight_only}" if options.weight_only else ""
+    return f"{model_name}-{options.target}{suffix}"
+
+
+def _rebuild(source: Source, out_dir: Path, graph: str) -> Path:
+    """Save `source.arch` with `source.weights` as a legacy inference directory."""
+    if source.arch == DEMO_MODEL:
+        from .demo import export_demo
+
+        return export_demo(out_dir, graph=graph, weights=source.weights)
+    common = dict(graph=graph, num_classes=len(source.labels), labels=source.labels,
+                  input_size=tuple(source.input_size), weights=source.weights, model_name=source.model_name)
+    if source.arch == "PP-YOLOE_seg-S":
+        from .networks.ppyoloe_seg import export_ppyoloe_seg
+
+        return export_ppyoloe_seg(out_dir, **common)
+    if source.arch == "Mask-RT-DETR-S":
+        from .networks.mask_rtdetr import export_mask_rtdetr
+
+        return export_mask_rtdetr(out_dir, **common)
+    raise ExportError(f"no network definition for {source.arch!r}")
+
+
+def calibration_images(source: Source, options: ExportOptions) -> List[Path]:
+    from .quantize import DEFAULT_CALIB_DIR, list_calibration_images
+
+    folder = options.calib_dir or source.calib_dir or DEFAULT_CALIB_DIR
+    return list_calibration_images(Path(folder), options.calib_count)
+
+
+def export_model(source: Source, options: ExportOptions,
+                 on_step: Optional[Callable[[str, float], None]] = None) -> ExportResult:
+    """Run the whole chain; returns the bundle (or, for target `paddle`, the legacy directory)."""
+    if options.target not in TARGETS:
+        raise ExportError(f"unknown target {options.target!r}; choose one of {', '.join(TARGETS)}")
+    if options.int8 and (options.fp16 or options.weight_only):
+        raise ExportError("--int8 cannot be combined with --fp16 or --weight-only")
+    seconds: Dict[str, float] = {}
+
+    @contextmanager
+    def step(name: str) -> Iterator[None]:
+        logger.info("[%s] ...", name)
+        started = time.perf_counter()
+        yield
+        seconds[name] = round(time.perf_counter() - started, 2)
+        logger.info("[%s] done in %.1f s", name, seconds[name])
+        if on_step:
+            on_step(name, seconds[name])
+
+    from .compat import apply_compat_passes
+
+    name = bundle_name(source.model_name, options)
+    with tempfile.TemporaryDirectory(prefix="edge-export-") as scratch:
+        work = Path(scratch)
+        with step("program"):
+            program = _rebuild(source, work / "program", options.graph) if source.rebuild else source.legacy_dir
+        with step("compat"):
+            compat_report = apply_compat_passes(program, work / "fp32")
+        fp32_dir = work / "fp32"
+        spec = ModelSpec.from_inference_yml(fp32_dir / "inference.yml")
+        images = calibration_images(source, options) if (options.int8 or options.verify) else []
+
+        deploy_dir, quant_record = fp32_dir, None
+        if options.int8:
+            with step("quantize"):
+                from .quantize import quantize
+
+                quant_record = quantize(fp32_dir, work / "int8", images, algo=options.algo)
+            deploy_dir = work / "int8"
+
+        if options.target == "paddle":
+            out = _publish_dir(deploy_dir, Path(options.out_dir) / name)
+            return ExportResult(out, {"model_name": source.model_name, "target": "paddle"}, seconds)
+
+        from .optimize import optimize
+
+        with step("optimize"):
+            nb = optimize(deploy_dir, work / "model", options.target, fp16=options.fp16,
+                          weight_only_quant=options.weight_only)
+
+        verification: Dict[str, Any] = {}
+        if options.verify:
+            with step("verify"):
+                verification = _verify(fp32_dir, deploy_dir if options.int8 else None, spec, images, work,
+                                       nb if options.target == "x86" and not options.int8 else None, options)
+
+        from .bundle import write_bundle
+
+        with step("bundle"):
+            h, w = spec.input_size or (640, 640)
+            extra = {
+                "target": options.target,
+                "precision": "int8" if options.int8 else "fp16" if options.fp16 else "fp32",
+                "quantization": quant_record or _weight_only_record(options),
+                "verification": verification or None,
+                "graph": options.graph if source.rebuild else "as-given",
+                "compat_rewrites": {k: v for k, v in compat_report.changes.items() if v},
+                "step_seconds": seconds,
+            }
+            out = write_bundle(Path(options.out_dir), name, nb, spec, [[1, 2], [1, 3, h, w], [1, 2]], extra=extra)
+    from .bundle import read_bundle
+
+    _, manifest, _ = read_bundle(out)
+    return ExportResult(out, manifest, seconds)
+
+
+def _weight_only_record(options: ExportOptions) -> Optional[Dict[str, Any]]:
+    if options.weight_only:
+        return {"scheme": f"weight-only-{options.weight_only}",
+                "note": "weights stored as integers and turned back into FP32 at load time: a smaller file, FP32 compute"}
+    if options.fp16:
+        return {"scheme": "fp16", "note": "FP16 kernels for ARMv8.2 CPUs"}
+    return None
+
+
+def _verify(fp32_dir: Path, int8_dir: Optional[Path], spec: ModelSpec, images: List[Path], work: Path,
+            x86_nb: Optional[Path], options: ExportOptions) -> Dict[str, Any]:
+    from .bundle import write_bundle
+    from .optimize import optimize
+    from .verify import verify_fp32, verify_int8
+
+    h, w = spec.input_size or (640, 640)
+    nb = x86_nb or optimize(fp32_dir, work / "verify_x86", "x86")
+    check = write_bundle(work / "verify", "x86-fp32", nb, spec, [[1, 2], [1, 3, h, w], [1, 2]], extra={"target": "x86"})
+    result: Dict[str, Any] = {"fp32_lite_x86_vs_paddle": verify_fp32(fp32_dir, check, images)}
+    if int8_dir is not None:
+        result["int8_program_vs_fp32"] = verify_int8(fp32_dir, int8_dir, images, eval_data=options.eval_data)
+    return result
+
+
+def _publish_dir(src: Path, final: Path) -> Path:
+    """Copy a directory into place atomically (staging sibling + rename)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        shutil.copytree(src, staging, dirs_exist_ok=True)
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
