@@ -1,0 +1,70 @@
+"""The project's own demo model: the offline default of `edge export`, `edge predict` and `make demo`.
+
+A narrowed PP-YOLOE_seg (export/train/demo_network.py) trained on the synthetic shapes of
+export/dataset/synthetic.py by export/train/train_demo.py; its weights and facts are shipped in
+export/demo_model/ (model.pdparams + model.json). Calibration and sample images are generated
+from the same seeded generator, so nothing needs to be downloaded.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from edge.errors import ExportError
+
+from .source import DEMO_MODEL, Source
+
+logger = logging.getLogger(__name__)
+
+DEMO_DIR = Path(__file__).with_name("demo_model")
+WEIGHTS_FILE, INFO_FILE = "model.pdparams", "model.json"
+CALIB_SEED = 2024  # a stream of the generator that training never saw
+
+
+def demo_info() -> Dict[str, Any]:
+    path = DEMO_DIR / INFO_FILE
+    if not path.is_file() or not (DEMO_DIR / WEIGHTS_FILE).is_file():
+        raise ExportError(
+            f"the demo model is missing from {DEMO_DIR} (model.pdparams + model.json); it is part of the repository — "
+            "restore it, or retrain it: python -m export.train.train_demo --config export/train/configs/demo_ppyoloe_seg.yml"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def synthetic_images(out_dir: Path, count: int, split: str = "calib", seed: int = CALIB_SEED) -> Path:
+    """Generate (once) `count` synthetic images like the demo's training data; returns the image folder."""
+    from .dataset.synthetic import generate
+
+    info = demo_info()
+    size = tuple(info["config"].get("image_size", (320, 320)))
+    folder = Path(out_dir) / split / "images"
+    if not (folder.is_dir() and len(list(folder.glob("*.png"))) >= count):
+        generate(out_dir, count, seed=seed, image_size=size, split_name=split)
+    return folder
+
+
+def demo_source(calib_count: int = 32) -> Source:
+    from edge.models import cache_dir
+
+    info = demo_info()
+    calib = synthetic_images(cache_dir() / "demo_calibration", calib_count)
+    return Source(DEMO_MODEL, DEMO_MODEL, DEMO_DIR / WEIGHTS_FILE, labels=list(info["labels"]),
+                  input_size=tuple(info["arch"]["input_size"]), calib_dir=calib)
+
+
+def export_demo(out_dir: Path, graph: str = "edge", weights: Optional[Path] = None) -> Path:
+    """Save the demo network with its weights as a legacy inference directory."""
+    from .networks.ppyoloe_seg import ppyoloe_seg_spec
+    from .networks.weights import load_weights
+    from .program import save_inference_dir
+    from .train.demo_network import DemoArch, build_demo_network
+
+    info = demo_info()
+    arch = DemoArch(**{**info["arch"], "input_size": tuple(info["arch"]["input_size"])})
+    net = build_demo_network(arch, graph=graph)
+    load_weights(net, weights or DEMO_DIR / WEIGHTS_FILE)
+    net.eval()
+    spec = ppyoloe_seg_spec(graph, info["labels"], arch.input_size, model_name=DEMO_MODEL)
+    return save_inference_dir(net, Path(out_dir), spec, arch.input_size)
