@@ -61,6 +61,9 @@ def validate(config: Dict[str, Any]) -> None:
         raise ConfigError(f"backend must be auto, lite, paddle or remote, got {module.get('backend')!r}")
     if config.get("Serving", {}).get("fallback", "never") not in FALLBACK_POLICIES:
         raise ConfigError(f"Serving.fallback must be one of {', '.join(FALLBACK_POLICIES)}")
+    budget = config.get("Serving", {}).get("latency_budget_ms")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+        raise ConfigError(f"Serving.latency_budget_ms must be a positive number of milliseconds or null, got {budget!r}")
 
 
 def check_threshold(threshold: Any) -> float:

@@ -7,13 +7,15 @@ Paddle Inference or the `edge serve` endpoint) is chosen from the config, and th
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
 from .config import PIPELINE_NAME, check_threshold, load_config, module_config
-from .errors import ConfigError, EdgeError, InputError
+from .errors import BackendError, ConfigError, EdgeError, InputError, ModelError, RemoteError
 from .models import LocalModel, official_model_dir, open_model_dir
 from .postprocess import Detections, postprocess
 from .preprocess import Preprocessor
@@ -64,6 +66,59 @@ class LocalPredictor:
         return postprocess(bbox, bbox_num, mask, image.shape[:2], scale, self.spec, threshold)
 
 
+class FallbackPredictor:
+    """Local inference first; the server when it fails, or while it is slower than a budget.
+
+    `Serving.fallback: on_error`: a local BackendError / ModelError / MemoryError sends that image
+    to the server. With `Serving.latency_budget_ms`, local latency is tracked (exponential moving
+    average); while it is over the budget images go to the server, and every `PROBE_EVERY`-th
+    image is still computed locally so that a recovered board takes its work back.
+    """
+
+    PROBE_EVERY = 10
+    EMA_WEIGHT = 0.3
+
+    def __init__(self, local: Any, remote: Any, latency_budget_ms: Optional[float] = None):
+        self.local, self.remote = local, remote
+        self.spec = getattr(local, "spec", None)
+        self.name = f"{local.name} (fallback {remote.name})"
+        self.budget_ms = float(latency_budget_ms) if latency_budget_ms else None
+        self.local_ms: Optional[float] = None  # moving average of local latency
+        self._since_probe = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, image: np.ndarray, threshold: float) -> Detections:
+        return self.run(image, threshold)[0]
+
+    def _prefer_remote(self) -> bool:
+        with self._lock:
+            if self.budget_ms is None or self.local_ms is None or self.local_ms <= self.budget_ms:
+                return False
+            self._since_probe += 1
+            if self._since_probe >= self.PROBE_EVERY:
+                self._since_probe = 0
+                return False
+            return True
+
+    def run(self, image: np.ndarray, threshold: float) -> Tuple[Detections, str]:
+        if self._prefer_remote():
+            return self.remote(image, threshold), self.remote.name
+        start = time.perf_counter()
+        try:
+            detections = self.local(image, threshold)
+        except (BackendError, ModelError, MemoryError) as err:
+            logger.warning("local inference failed (%s); asking %s", err, self.remote.url)
+            try:
+                return self.remote(image, threshold), self.remote.name
+            except RemoteError as remote_err:
+                raise RemoteError(f"local inference failed ({err}) and so did the fallback: {remote_err}") from None
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        with self._lock:
+            self.local_ms = elapsed_ms if self.local_ms is None else (
+                (1 - self.EMA_WEIGHT) * self.local_ms + self.EMA_WEIGHT * elapsed_ms)
+        return detections, self.local.name
+
+
 class InstanceSegPipeline:
     def __init__(self, config: Dict[str, Any], device: Optional[str] = None):
         self.config = config
@@ -74,16 +129,32 @@ class InstanceSegPipeline:
         self.spec = getattr(self.predictor, "spec", None)
 
     def _make_predictor(self, module: Dict[str, Any]):
+        """Local, remote, or local with the server as fallback (`Serving.fallback`, SPEC.md §5)."""
         serving = self.config.get("Serving") or {}
         backend = module.get("backend", "auto")
         name, model_dir = module.get("model_name"), module.get("model_dir")
+        policy = serving.get("fallback", "server_only") if serving.get("url") else "never"
         server_only = model_dir is None and name in MODELS and not MODELS[name].edge
-        if backend == "remote" or (server_only and serving.get("url") and serving.get("fallback") != "never"):
+        if backend == "remote" or (server_only and policy != "never"):
             from .remote import RemotePredictor
 
             return RemotePredictor(serving, name)
+        if policy != "on_error":
+            return self._local_predictor(module)
+        from .remote import RemotePredictor
+
+        remote = RemotePredictor(serving, name)
+        try:
+            local = self._local_predictor(module)
+        except (ModelError, BackendError) as err:  # not config mistakes: those must be fixed, not hidden
+            logger.warning("local model unavailable (%s); every image goes to %s", err, remote.url)
+            return remote
+        return FallbackPredictor(local, remote, serving.get("latency_budget_ms"))
+
+    def _local_predictor(self, module: Dict[str, Any]) -> "LocalPredictor":
+        name, model_dir = module.get("model_name"), module.get("model_dir")
         model = open_model_dir(Path(model_dir)) if model_dir else open_model_dir(official_model_dir(name))
-        return LocalPredictor(model, backend, module.get("threads"), module.get("power_mode"))
+        return LocalPredictor(model, module.get("backend", "auto"), module.get("threads"), module.get("power_mode"))
 
     def predict(self, input: Any, device: Optional[str] = None, threshold: Optional[float] = None,
                 strict: bool = False) -> Iterator[InstanceSegResult]:
@@ -104,9 +175,9 @@ class InstanceSegPipeline:
                     raise item.error
                 logger.warning("skipped: %s", item.error)
                 continue
-            detections = self._run(item.image, threshold)
+            detections, computed_by = self._run(item.image, threshold)
             yield InstanceSegResult(item.input_path, item.page_index, detections.boxes, detections.masks,
-                                    image=item.image, computed_by=self.predictor.name)
+                                    image=item.image, computed_by=computed_by)
 
     def _threshold(self, threshold: Optional[float]) -> float:
         if threshold is not None:
@@ -115,8 +186,11 @@ class InstanceSegPipeline:
             return check_threshold(self.threshold)
         return self.spec.draw_threshold if self.spec else 0.5
 
-    def _run(self, image: np.ndarray, threshold: float) -> Detections:
-        return self.predictor(image, threshold)
+    def _run(self, image: np.ndarray, threshold: float) -> Tuple[Detections, str]:
+        """The detections and the name of the predictor that computed them."""
+        if isinstance(self.predictor, FallbackPredictor):
+            return self.predictor.run(image, threshold)
+        return self.predictor(image, threshold), self.predictor.name
 
 
 def create_pipeline(pipeline: Union[str, Path] = PIPELINE_NAME, config: Optional[Dict[str, Any]] = None,

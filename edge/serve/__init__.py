@@ -1,0 +1,7 @@
+"""`edge serve`: the instance-segmentation pipeline behind PaddleX's HTTP serving contract.
+
+Modules: `codec` (RLE masks, Base64 images; no web framework, the `remote` client uses it too),
+`limits` (the server's resource limits), `schemas` (request / response models for OpenAPI),
+`worker` (inference off the event loop with a bounded queue), `app` (the FastAPI app factory),
+`runner` (uvicorn). Importing this package imports no web framework.
+"""

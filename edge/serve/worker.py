@@ -1,0 +1,74 @@
+"""Inference off the event loop: a fixed set of pipelines, one thread each, behind a bounded queue.
+
+A Paddle / Paddle Lite predictor must not run two images at once, so each worker thread owns one
+pipeline (one copy of the model). Admission is counted from the moment a request is accepted
+until its answer is built; when ``workers + max_queue`` requests are already admitted, the next
+one is refused at once (``ServerBusy`` -> 503) rather than waiting without bound.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ServerBusy(Exception):
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        super().__init__(
+            f"the server is busy: {capacity} requests are already being served or queued; retry in a moment"
+        )
+
+
+class InferenceWorkers:
+    def __init__(self, pipelines: Sequence[Any], max_queue: int):
+        if not pipelines:
+            raise ValueError("at least one pipeline is needed")
+        self._idle: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        for pipeline in pipelines:
+            self._idle.put(pipeline)
+        self.workers = len(pipelines)
+        self.capacity = self.workers + max_queue
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="edge-infer")
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    @property
+    def admitted(self) -> int:
+        return self._admitted
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold one place in the queue for the duration of a request, or raise ServerBusy."""
+        with self._lock:
+            if self._admitted >= self.capacity:
+                raise ServerBusy(self.capacity)
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+    async def run(self, job: Callable[..., T], *args: Any) -> T:
+        """`job(pipeline, *args)` on a worker thread with a pipeline of its own."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._with_pipeline, job, args)
+
+    def _with_pipeline(self, job: Callable[..., T], args: tuple) -> T:
+        pipeline = self._idle.get()
+        try:
+            return job(pipeline, *args)
+        finally:
+            self._idle.put(pipeline)
+
+    def shutdown(self) -> None:
+        """Let running jobs finish, then stop the threads."""
+        self._executor.shutdown(wait=True)
