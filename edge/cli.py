@@ -100,6 +100,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the embedded default, offline: export the demo model, predict on the samples."""
+    import export  # noqa: F401  (legacy program mode before paddle is imported)
+    from export.demo import demo_source
+    from export.exporter import ExportOptions, export_model
+
+    from .models import host_target
+    from .pipeline import create_pipeline
+
+    source = demo_source()
+    plans = [ExportOptions(target=host_target(), out_dir=Path(args.out))]
+    if not args.quick:  # the deliverable for boards
+        plans.append(ExportOptions(target="arm", int8=True, out_dir=Path(args.out)))
+    bundles = []
+    for options in plans:
+        print(f"exporting {source.model_name} for {options.target}" + (" (INT8)" if options.int8 else ""), flush=True)
+        result = export_model(source, options, on_step=lambda n, sec: print(f"  {n:<9} {sec:7.1f} s", flush=True))
+        print(export_report(result))
+        bundles.append(result.path)
+    inputs = sorted(p for p in (SAMPLES_DIR / "synthetic").glob("*.jpg"))
+    if not inputs:
+        raise EdgeError(f"no sample images in {SAMPLES_DIR / 'synthetic'}")
+    pipeline = create_pipeline(config={"SubModules": {"InstanceSegmentation": {"model_dir": str(bundles[0])}}})
+    for result in pipeline.predict([str(p) for p in inputs]):
+        result.print()
+        result.save_to_img(args.save_path)
+        result.save_to_json(args.save_path)
+    print(f"\n{len(inputs)} sample images segmented with {bundles[0]} ({pipeline.predictor.name}); "
+          f"pictures and JSON in {args.save_path}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .zoo import MODELS
 
@@ -182,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-visualize", action="store_true", help="leave result.image out unless a request asks for it")
     s.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds shutdown waits for requests in flight")
     s.set_defaults(func=cmd_serve)
+
+    d = sub.add_parser("demo", help="offline: export the demo model (host + ARM INT8) and segment the sample images")
+    d.add_argument("--save_path", default="./output", help="where pictures and JSON go (default ./output)")
+    d.add_argument("--out", default="edge_models", help="where bundles go (default ./edge_models)")
+    d.add_argument("--quick", action="store_true", help="host bundle only, no ARM INT8 export")
+    d.set_defaults(func=cmd_demo)
 
     m = sub.add_parser("models", help="list the 15 models and where each runs")
     m.set_defaults(func=cmd_models)

@@ -7,7 +7,9 @@ directory** is `inference.yml` + `inference.pdiparams` + `inference.pdmodel` or 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -15,6 +17,8 @@ from typing import Any, Dict, Optional
 from .errors import ManifestError, ModelError
 from .spec import ModelSpec, load_manifest
 from .zoo import get_model
+
+logger = logging.getLogger(__name__)
 
 BUNDLE_MODEL_FILE = "model.nb"
 MANIFEST_FILE = "manifest.json"
@@ -78,8 +82,37 @@ def open_model_dir(model_dir: Path) -> LocalModel:
     )
 
 
+DEMO_MODEL = "PP-YOLOE_seg-demo"
+
+
+def host_target() -> str:
+    """The Paddle Lite target whose .nb runs on this machine."""
+    return "arm" if platform.machine().lower() in ("aarch64", "arm64", "armv7l", "armv8l") else "x86"
+
+
+def demo_bundle() -> Path:
+    """The project's demo model as a bundle for this host, exported into the cache on first use."""
+    root = cache_dir() / "demo"
+    bundle = root / f"{DEMO_MODEL}-{host_target()}"
+    if (bundle / MANIFEST_FILE).exists():
+        return bundle
+    try:
+        import export  # noqa: F401  (legacy program mode before paddle is imported)
+        from export.exporter import ExportOptions, export_model
+        from export.demo import demo_source
+    except ImportError as exc:
+        raise ModelError(
+            f"the demo model has not been exported on this machine and this install cannot export ({exc}); "
+            "run `edge export` on a host and copy the bundle here, then pass --model <bundle>"
+        ) from None
+    logger.info("exporting the demo model to %s (first use)", bundle)
+    return export_model(demo_source(), ExportOptions(target=host_target(), out_dir=root, verify=False)).path
+
+
 def official_model_dir(name: str, *, download: bool = True) -> Path:
     """The cached official inference directory of a zoo model, downloading it when allowed."""
+    if name == DEMO_MODEL:
+        return demo_bundle()
     model = get_model(name)
     local = cache_dir() / "official" / f"{model.name}_infer"
     if (local / "inference.yml").exists():

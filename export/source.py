@@ -21,7 +21,7 @@ from edge.zoo import COCO_LABELS, EDGE_MODELS, MODELS, get_model
 
 logger = logging.getLogger(__name__)
 
-DEMO_MODEL = "PP-YOLOE_seg-demo"
+from edge.models import DEMO_MODEL
 
 
 @dataclass
