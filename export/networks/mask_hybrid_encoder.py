@@ -204,10 +204,10 @@ class MaskHybridEncoder(nn.Layer):
         )
         h, w = input_size
         # fixed (eval_size) position embeddings: constants, not state_dict entries
-        self._pos_embeds = [
-            paddle.to_tensor(sincos_position_embedding(w // self.feat_strides[i], h // self.feat_strides[i], hidden_dim))
-            for i in self.use_encoder_idx
-        ]
+        for i in self.use_encoder_idx:
+            stride = self.feat_strides[i]
+            embed = sincos_position_embedding(w // stride, h // stride, hidden_dim)
+            self.register_buffer(f"pos_embed{i}", paddle.to_tensor(embed), persistable=False)
 
     def forward(self, feats: List):
         x4_feat, *level_feats = feats
@@ -215,7 +215,7 @@ class MaskHybridEncoder(nn.Layer):
         for i, level in enumerate(self.use_encoder_idx):
             _, _, h, w = proj[level].shape
             tokens = proj[level].reshape([0, self.hidden_dim, h * w]).transpose([0, 2, 1])
-            memory = self.encoder[i](tokens, self._pos_embeds[i])
+            memory = self.encoder[i](tokens, getattr(self, f"pos_embed{level}"))
             proj[level] = memory.transpose([0, 2, 1]).reshape([0, self.hidden_dim, h, w])
 
         n = len(proj)

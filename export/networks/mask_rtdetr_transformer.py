@@ -226,7 +226,8 @@ class MaskRTDETRTransformer(nn.Layer):
 
     def _mask_boxes_edge(self, mask_logits):
         """The same boxes from row/column profiles of the mask: no BOOL tensors, no where."""
-        mask = (mask_logits > 0).astype("float32")
+        zero = paddle.full([1], 0.0, dtype="float32")  # shape [1]: a bare 0 would be a 0-D constant
+        mask = (mask_logits > zero).astype("float32")
         cols = mask.max(axis=2)  # [1, Q, W]: column has a mask pixel
         rows = mask.max(axis=3)  # [1, Q, H]
         x_max = (cols * self._mask_x).max(-1) + 1
