@@ -1,0 +1,398 @@
+"""The quantize stage: calibrated post-training INT8 of a legacy inference directory, head kept in float.
+
+Public function
+---------------
+``quantize(model_dir, out_dir, calib_images, *, algo="hist", batch_nums=None, keep_float_ops=None,
+preprocess=None, quantizable_op_types=QUANTIZABLE_OP_TYPES, auto_keep_head=True,
+min_images=MIN_CALIBRATION_IMAGES) -> dict``
+
+Writes ``out_dir/inference.pdmodel`` + ``inference.pdiparams`` (+ a copy of ``inference.yml``):
+the program with ``quantize_linear`` / ``dequantize_linear`` ops (ONNX-style, ``onnx_format=True``)
+that Paddle Lite's ``opt`` folds into int8 kernels, and that Paddle Inference runs as simulated
+quantization. The compat passes (export.compat) are applied to Paddle's output, so ``out_dir`` goes
+straight to ``export.optimize.optimize``. ``out_dir`` appears only on success (built in a sibling
+temporary directory, then renamed). Returns the calibration record that goes into the bundle's manifest::
+
+    {"scheme": "int8-ptq", "algo", "count", "sha256", "images", "batch_nums",
+     "quantizable_op_types", "quantized_ops": {type: count}, "kept_float": [{"type", "output"}],
+     "weight_bits": 8, "activation_bits": 8, "seconds"}
+
+``sha256`` hashes the sorted list of the images' own sha256 digests, so it depends on the
+image set only (not on file names or order).
+
+What stays float
+----------------
+Only ops of ``quantizable_op_types`` (conv2d, depthwise_conv2d, matmul, matmul_v2, mul) are
+quantized; every other op (sigmoid, box decode arithmetic, softmax, interpolation, ...) runs in
+float. Paddle's default for ``onnx_format`` would also put observer quantize/dequantize pairs
+after ~100 other op types, which makes Paddle Inference fake-quantize e.g. the input of a
+sigmoid (``only_observer`` is dropped when the program is saved); those observers are turned
+off here. Among the quantizable ops, these are kept float (``auto_keep_head=True``):
+
+* ops that multiply two activations (no weight input): the mask coefficient x prototype matmul
+  and attention score matmuls, whose ranges vary per image far more than a weight's;
+* the last quantizable op on every path to a program output (class scores, box regression,
+  mask coefficients / prototypes projections);
+* ops whose output tensor name is in ``keep_float_ops``.
+
+Calibration time
+----------------
+See ``docs`` in the module's report: Paddle's PTQ costs (a) one Executor run per calibration
+image (two for KL/hist) with every sampled activation made persistable and copied to numpy,
+and (b) graph rewriting passes that are quadratic in the program size (every inserted node
+re-scans all graph nodes). Sampling only the inputs/outputs of the ops that are really
+quantized, and inserting no observers elsewhere, shrinks both; the remaining per-image cost is
+one FP32 forward pass plus one pass over the sampled tensors.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+
+import numpy as np
+
+import export  # noqa: F401  (PIR off before paddle is imported)
+from edge.errors import ExportError
+from export.compat import apply_compat_passes
+
+logger = logging.getLogger(__name__)
+
+# Paddle's "min_max" writes thresholds as op attributes instead of quantize_linear ops, which
+# Lite does not fold into int8 kernels; it is refused rather than silently giving a float model.
+ALGOS = ("hist", "avg", "abs_max", "KL", "mse")
+DEFAULT_ALGO = "hist"
+QUANTIZABLE_OP_TYPES = ("conv2d", "depthwise_conv2d", "matmul", "matmul_v2", "mul")
+MIN_CALIBRATION_IMAGES = 16
+MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
+DEFAULT_CALIB_DIR = Path(__file__).with_name("calib_images")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+SKIP_NAMESCOPE = "/skip_quant/"
+
+Preprocess = Callable[[np.ndarray], Mapping[str, np.ndarray]]
+
+
+def list_calibration_images(folder: Path = DEFAULT_CALIB_DIR, count: Optional[int] = None) -> List[Path]:
+    """Images in `folder` (sorted by name), the first `count` of them when given."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportError(f"calibration folder {folder} does not exist; pass --calib DIR with a few dozen images")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise ExportError(f"calibration folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return images[:count] if count else images
+
+
+def calibration_hash(images: Sequence[Path]) -> str:
+    """sha256 over the sorted sha256 digests of the images' bytes."""
+    digests = sorted(hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in images)
+    return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
+
+
+# ------------------------------------------------------------------------------ choosing float ops
+def _producers(ops) -> Dict[str, Any]:
+    return {name: op for op in ops for name in op.output_arg_names}
+
+
+def select_float_ops(
+    program, fetch_names: Sequence[str], quantizable_op_types: Sequence[str], keep_float_ops: Iterable[str] = (),
+    auto_keep_head: bool = True,
+) -> List[Any]:
+    """Quantizable ops of `program` that must stay float (see the module docstring)."""
+    block = program.global_block()
+    ops = list(block.ops)
+    quantizable = [op for op in ops if op.type in quantizable_op_types]
+    keep: Dict[int, Any] = {}
+    wanted = set(keep_float_ops)
+    unknown = wanted - {n for op in ops for n in op.output_arg_names}
+    if unknown:
+        raise ExportError(f"keep_float_ops names tensors the program does not produce: {sorted(unknown)[:5]}")
+    for op in quantizable:
+        if wanted.intersection(op.output_arg_names):
+            keep[id(op)] = op
+    if auto_keep_head:
+        persistable = {v.name for v in program.list_vars() if v.persistable}
+        for op in quantizable:
+            if not any(n in persistable for n in op.input_arg_names):
+                keep[id(op)] = op  # activation x activation
+        for op in _last_quantizable_before_outputs(ops, fetch_names, quantizable_op_types):
+            keep[id(op)] = op
+    return [op for op in ops if id(op) in keep]
+
+
+def _last_quantizable_before_outputs(ops, fetch_names: Sequence[str], quantizable_op_types) -> List[Any]:
+    """Walk back from each output through float ops; the first quantizable ops met are the head's."""
+    producers = _producers(ops)
+    found: Dict[int, Any] = {}
+    seen: Set[str] = set()
+    stack = list(fetch_names)
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in producers:
+            continue
+        seen.add(name)
+        op = producers[name]
+        if op.type in quantizable_op_types:
+            found[id(op)] = op
+            continue
+        stack.extend(op.input_arg_names)
+    return list(found.values())
+
+
+# ------------------------------------------------------------------------------ calibration data
+class _CalibrationFeeds:
+    """What PostTrainingQuantization wants as `data_loader`: len() and a call that yields feed dicts."""
+
+    def __init__(self, images: Sequence[Path], preprocess: Preprocess, feed_names: Sequence[str]):
+        self.images, self.preprocess, self.feed_names = list(images), preprocess, list(feed_names)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __call__(self):
+        import cv2
+
+        for path in self.images:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ExportError(f"calibration image {path} cannot be read; remove it or convert it to JPEG/PNG")
+            feeds = self.preprocess(image)
+            missing = [n for n in self.feed_names if n not in feeds]
+            if missing:
+                raise ExportError(f"the calibration pre-processing gives no {missing} for {path}; the program needs {self.feed_names}")
+            yield {n: np.ascontiguousarray(feeds[n], dtype=np.float32) for n in self.feed_names}
+
+
+def _default_preprocess(model_dir: Path) -> Preprocess:
+    from edge.preprocess import Preprocessor
+    from edge.spec import ModelSpec
+
+    return Preprocessor(ModelSpec.from_inference_yml(model_dir / "inference.yml"))
+
+
+# ------------------------------------------------------------------------------ quantize
+def _make_ptq(paddle_quant, **kwargs):
+    """PostTrainingQuantization that samples and observes only the ops it really quantizes."""
+
+    class _HeadAwarePTQ(paddle_quant.PostTrainingQuantization):
+        keep_float_names: Sequence[str] = ()
+        auto_keep_head: bool = True
+        kept_float: List[Dict[str, str]] = []
+
+        def _load_model_data(self) -> None:
+            super()._load_model_data()
+            ops = select_float_ops(
+                self._program, [v.name for v in self._fetch_list], self.quant_config.weight_quant_operation_types,
+                self.keep_float_names, self.auto_keep_head,
+            )
+            for op in ops:
+                # The quantization passes skip ops whose namescope contains "skip_quant".
+                op._set_attr("op_namescope", SKIP_NAMESCOPE)
+            self.kept_float = [{"type": op.type, "output": op.output_arg_names[0]} for op in ops]
+
+    ptq = _HeadAwarePTQ(**kwargs)
+    ptq.quant_config = _NoObserverConfig(ptq.quant_config)
+    return ptq
+
+
+class _NoObserverConfig:
+    """Wraps Paddle's quantizer config: same quantized ops, no observers on any other op type."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    @property
+    def observer_operation_types(self) -> List[str]:
+        return []
+
+
+def quantize(
+    model_dir: Path,
+    out_dir: Path,
+    calib_images: Sequence[Path],
+    *,
+    algo: str = DEFAULT_ALGO,
+    batch_nums: Optional[int] = None,
+    keep_float_ops: Iterable[str] = (),
+    preprocess: Optional[Preprocess] = None,
+    quantizable_op_types: Sequence[str] = QUANTIZABLE_OP_TYPES,
+    auto_keep_head: bool = True,
+    min_images: int = MIN_CALIBRATION_IMAGES,
+) -> Dict[str, Any]:
+    """Quantize the legacy inference directory `model_dir` into `out_dir`; returns the record."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if algo not in ALGOS:
+        why = " (it writes no quantize_linear ops that Lite can fold)" if algo == "min_max" else ""
+        raise ExportError(f"calibration algorithm {algo!r} is not supported{why}; choose one of {', '.join(ALGOS)}")
+    bad_types = sorted(set(quantizable_op_types) - set(QUANTIZABLE_OP_TYPES))
+    if bad_types:
+        raise ExportError(f"only {', '.join(QUANTIZABLE_OP_TYPES)} are quantized, not {bad_types}")
+    for name in (MODEL_FILE, PARAMS_FILE):
+        if not (model_dir / name).is_file():
+            raise ExportError(f"{model_dir / name} is missing: INT8 quantization needs a legacy inference directory")
+    images = [Path(p) for p in calib_images]
+    if not images:
+        raise ExportError("no calibration images: pass --calib DIR (a few dozen images like the deployment's)")
+    absent = [str(p) for p in images if not p.is_file()]
+    if absent:
+        raise ExportError(f"calibration images not found: {absent[:3]}")
+    if batch_nums is not None and not 1 <= batch_nums <= len(images):
+        raise ExportError(f"batch_nums={batch_nums} must be between 1 and the {len(images)} calibration images")
+    if len(images) < min_images:
+        logger.warning(
+            "only %d calibration images (fewer than %d): activation ranges may not represent real inputs and "
+            "INT8 accuracy can drop; pass --calib DIR with a few dozen images from the deployment domain",
+            len(images), min_images,
+        )
+    preprocess = preprocess or _default_preprocess(model_dir)
+
+    import paddle
+    from paddle.static import quantization as paddle_quant
+
+    started = time.perf_counter()
+    was_dynamic = paddle.in_dynamic_mode()
+    paddle.enable_static()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        scope = paddle.static.Scope()
+        with paddle.static.scope_guard(scope):
+            exe = paddle.static.Executor(paddle.CPUPlace())
+            feed_names = _feed_names(model_dir / MODEL_FILE)
+            ptq = _make_ptq(
+                paddle_quant,
+                executor=exe, scope=scope, model_dir=str(model_dir), model_filename=MODEL_FILE,
+                params_filename=PARAMS_FILE, data_loader=_CalibrationFeeds(images, preprocess, feed_names),
+                batch_size=1, batch_nums=batch_nums or len(images), algo=algo,
+                quantizable_op_type=list(quantizable_op_types), onnx_format=True, deploy_backend="arm",
+                weight_quantize_type="channel_wise_abs_max",
+            )
+            ptq.keep_float_names = list(keep_float_ops)
+            ptq.auto_keep_head = auto_keep_head
+            with _linear_time_graph_edits():
+                ptq.quantize()
+            ptq.save_quantized_model(str(staging / "ptq"), model_filename=MODEL_FILE, params_filename=PARAMS_FILE)
+        for extra in ("inference.yml",):
+            if (model_dir / extra).is_file():
+                shutil.copyfile(model_dir / extra, staging / "ptq" / extra)
+        # Paddle's save re-creates what Lite cannot read (0-D @scale parameters, reshape ops
+        # without XShape): the compat passes make the quantized program Lite-loadable again.
+        compat = apply_compat_passes(staging / "ptq", staging / "lite")
+        quantized = count_quantized_ops(staging / "lite" / MODEL_FILE, quantizable_op_types)
+        if not quantized:
+            raise ExportError(f"{model_dir}: no op was quantized (quantizable types: {', '.join(quantizable_op_types)})")
+        _replace_dir(staging / "lite", out_dir)
+        shutil.rmtree(staging, ignore_errors=True)
+    except ExportError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except Exception as exc:  # Paddle raises bare AssertionError / RuntimeError / ValueError
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ExportError(f"INT8 quantization of {model_dir} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if was_dynamic:
+            paddle.disable_static()
+    seconds = time.perf_counter() - started
+    record = {
+        "scheme": "int8-ptq",
+        "algo": algo,
+        "count": len(images) if batch_nums is None else batch_nums,
+        "sha256": calibration_hash(images if batch_nums is None else images[:batch_nums]),
+        "images": [p.name for p in (images if batch_nums is None else images[:batch_nums])],
+        "batch_nums": batch_nums or len(images),
+        "quantizable_op_types": list(quantizable_op_types),
+        "quantized_ops": quantized,
+        "kept_float": ptq.kept_float,
+        "weight_bits": 8,
+        "activation_bits": 8,
+        "format": "quantize_linear/dequantize_linear (per-channel weights, per-tensor activations)",
+        "compat_passes": compat.changed_passes,
+        "seconds": round(seconds, 2),
+    }
+    logger.info("quantized %s in %.1f s: %s; kept float: %d ops", model_dir, seconds, quantized, len(ptq.kept_float))
+    return record
+
+
+def _feed_names(model_file: Path) -> List[str]:
+    """The program's feed targets in feed order, read from the ProgramDesc (no parameters loaded)."""
+    from paddle.base.proto import framework_pb2
+
+    try:
+        desc = framework_pb2.ProgramDesc.FromString(Path(model_file).read_bytes())
+    except Exception as exc:  # protobuf's DecodeError has no stable import path
+        raise ExportError(f"{model_file} is not a readable Paddle program ({exc}); re-export the model") from None
+    feeds = []
+    for op in desc.blocks[0].ops:
+        if op.type == "feed":
+            col = next((a.i for a in op.attrs if a.name == "col"), len(feeds))
+            feeds.append((col, op.outputs[0].arguments[0]))
+    return [name for _, name in sorted(feeds)]
+
+
+@contextlib.contextmanager
+def _linear_time_graph_edits():
+    """Drop two O(graph) sanity asserts from IrGraph while Paddle's quantization passes run.
+
+    `IrGraph.link_to` and `update_input_link` assert that their nodes are in `graph.nodes()`,
+    which builds a Python set of every node on each call; the passes call them a dozen times
+    per quantized tensor, so rewriting costs O(quantized tensors x graph size). The nodes
+    passed in always come from the same graph, so the check is skipped; restored on exit.
+    """
+    from paddle.base.framework import IrGraph
+
+    originals = IrGraph.link_to, IrGraph.update_input_link
+
+    def link_to(self, node_in, node_out):
+        node_in.append_output(node_out)
+        node_out.append_input(node_in)
+
+    def update_input_link(self, old_input_node, new_input_node, op_node):
+        old_input_node.remove_output(op_node)
+        op_node.remove_input(old_input_node)
+        new_input_node.append_output(op_node)
+        op_node.append_input(new_input_node)
+        op_node.rename_input(old_input_node.name(), new_input_node.name())
+
+    IrGraph.link_to, IrGraph.update_input_link = link_to, update_input_link
+    try:
+        yield
+    finally:
+        IrGraph.link_to, IrGraph.update_input_link = originals
+
+
+def _replace_dir(staging: Path, final: Path) -> None:
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.rename(final, old)
+        os.rename(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, final)
+
+
+def count_quantized_ops(model_file: Path, quantizable_op_types: Sequence[str] = QUANTIZABLE_OP_TYPES) -> Dict[str, int]:
+    """Ops of the quantizable types that read at least one dequantized (int8-simulated) input."""
+    from paddle.base.proto import framework_pb2
+
+    desc = framework_pb2.ProgramDesc.FromString(Path(model_file).read_bytes())
+    dequantized: Set[str] = set()
+    for block in desc.blocks:
+        for op in block.ops:
+            if op.type == "dequantize_linear":
+                dequantized.update(a for v in op.outputs for a in v.arguments)
+    counts: Counter = Counter()
+    for block in desc.blocks:
+        for op in block.ops:
+            if op.type in quantizable_op_types and any(a in dequantized for v in op.inputs for a in v.arguments):
+                counts[op.type] += 1
+    return dict(sorted(counts.items()))
