@@ -29,6 +29,7 @@ The passes (TOOLCHAIN.md lists how each problem shows up with Paddle 3.0.0 + Lit
     scalars_to_typed_lists       assign_value/set_value SCALARS -> typed lists  (attributes.py)
     swish_beta                   swish gets beta=1.0                      (attributes.py)
     reduce_dim_ints              reduce_* dim LONGS -> INTS                (attributes.py)
+    reduce_empty_dim_all         reduce_* dim [] -> reduce_all=True        (attributes.py)
     bmm_to_matmul_v2             bmm -> matmul_v2                          (op_rewrites.py)
     bool_mul_to_logical_and      bool*bool elementwise_mul -> logical_and  (op_rewrites.py)
     add_missing_xshape           reshape-family ops get an XShape output   (shapes.py)
@@ -75,7 +76,7 @@ def _passes():
 
     parameter_passes = [parameters.bool_params_to_fp32, parameters.zero_dim_params_to_one_dim]
     program_passes = [
-        attributes.scalars_to_typed_lists, attributes.swish_beta, attributes.reduce_dim_ints,
+        attributes.scalars_to_typed_lists, attributes.swish_beta, attributes.reduce_dim_ints, attributes.reduce_empty_dim_all,
         op_rewrites.bmm_to_matmul_v2, op_rewrites.bool_mul_to_logical_and,
         shapes.add_missing_xshape, shapes.zero_dim_to_one_dim,
     ]

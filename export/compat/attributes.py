@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import List
 
-from export.compat.desc import AttrType, ProgramDesc, VarType, get_attr, iter_ops, set_attr
+from export.compat.desc import AttrType, ProgramDesc, VarType, find_var, get_attr, io_map, iter_ops, set_attr
 
 # Lite 2.13's assign_value / set_value read typed value lists (Paddle <= 2.5's attributes).
 # dtype -> (attribute name, attribute type, Scalar field).  bool_values is INTS in Lite.
@@ -90,4 +90,25 @@ def reduce_dim_ints(program: ProgramDesc) -> List[str]:
         axes = [int(v) for v in dim.longs]
         set_attr(op, "dim", AttrType.INTS, axes)
         changes.append(f"{op.type} -> {op.outputs[0].arguments[0]}: dim {axes} LONGS -> INTS")
+    return changes
+
+
+def reduce_empty_dim_all(program: ProgramDesc) -> List[str]:
+    """reduce_* with an empty `dim` and `reduce_all=False` -> `reduce_all=True`, `dim` = every axis.
+
+    Paddle 3.x saves `x.sum()` this way (an empty axis list means "all axes" there). Lite 2.13
+    reads it as "reduce nothing" and its x86 reduce_sum kernel segfaults at run time (measured).
+    """
+    changes = []
+    for block_idx, op in iter_ops(program):
+        if op.type not in _REDUCE_OPS:
+            continue
+        dim, reduce_all = get_attr(op, "dim"), get_attr(op, "reduce_all")
+        if dim is None or len(dim.ints) or len(dim.longs) or (reduce_all is not None and reduce_all.b):
+            continue
+        x_var = find_var(program, (io_map(op.inputs).get("X") or [""])[0], block_idx)
+        rank = len(x_var.type.dense_tensor.tensor.dims) if x_var is not None else 0
+        set_attr(op, "dim", AttrType.INTS, list(range(rank)))
+        set_attr(op, "reduce_all", AttrType.BOOLEAN, True)
+        changes.append(f"{op.type} -> {op.outputs[0].arguments[0]}: empty dim -> reduce_all over {rank} axes")
     return changes

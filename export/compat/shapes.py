@@ -35,17 +35,22 @@ def add_missing_xshape(program: ProgramDesc) -> List[str]:
     return changes
 
 
+_SHAPE_ATTR_OPS = ("fill_constant", "assign_value", "gaussian_random", "uniform_random")
+
+
 def zero_dim_to_one_dim(program: ProgramDesc) -> List[str]:
     """0-D tensors (shape [], Paddle >= 2.5) -> shape [1].
 
-    Lite 2.13 has no 0-D tensors: `fill_constant` with `shape=[]` aborts at run time (`no valid
-    out_shape`), and 0-D var descs reach `tile` / `expand` as rank 0. A [1] tensor broadcasts
-    exactly like a scalar, so constants and var descs are given shape [1]. (0-D *parameters* are
-    reshaped by the runner, which owns the params file.)
+    Lite 2.13 has no real 0-D tensors: `fill_constant` with `shape=[]` aborts at run time
+    (`no valid out_shape`; it feeds `tile` / elementwise ops in Paddle 3.x programs). A [1] tensor
+    broadcasts exactly like a scalar, so constant ops with `shape=[]` get `shape=[1]`, and 0-D
+    var descs become [1]. Other ops Lite already computes as [1] (reductions: see
+    `reduce_empty_dim_all`). 0-D *parameters* are handled by `zero_dim_params_to_one_dim`.
+    A model output that Paddle returns as 0-D comes back from Lite as shape [1].
     """
     changes = []
     for _, op in iter_ops(program):
-        if op.type not in ("fill_constant", "assign_value", "gaussian_random", "uniform_random"):
+        if op.type not in _SHAPE_ATTR_OPS:
             continue
         if io_map(op.inputs).get("ShapeTensor") or io_map(op.inputs).get("ShapeTensorList"):
             continue
