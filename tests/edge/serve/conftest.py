@@ -1,0 +1,62 @@
+"""A real uvicorn server on 127.0.0.1 (free port) serving the stand-in model, and a small image host."""
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict, Iterator, Tuple
+
+import pytest
+
+from edge.serve.runner import BackgroundServer
+from serving_helpers import start_server
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="module")
+def server(standin_edge) -> Iterator[BackgroundServer]:
+    """The stand-in (edge graph, Paddle Inference) behind the contract; loopback URLs allowed."""
+    live = start_server(standin_edge.inference_dir)
+    yield live
+    live.stop()
+
+
+class _ImageHost(BaseHTTPRequestHandler):
+    """GET /<name> returns a stored file; /slow/<name> first waits for `release` (in-flight tests)."""
+
+    files: Dict[str, bytes] = {}
+    slow_started = threading.Event()
+    release = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        path = self.path
+        if path.startswith("/slow/"):
+            self.slow_started.set()
+            self.release.wait(10)
+            path = path[len("/slow"):]
+        body = self.files.get(path)
+        self.send_response(200 if body is not None else 404)
+        payload = body if body is not None else b"not found"
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def image_host(sample_images) -> Iterator[Tuple[str, type]]:
+    """(base URL, handler class) of an HTTP server on 127.0.0.1 with the sample photos."""
+    _ImageHost.files = {f"/{p.name}": p.read_bytes() for p in sample_images}
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ImageHost)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", _ImageHost
+    _ImageHost.release.set()
+    httpd.shutdown()
+    httpd.server_close()

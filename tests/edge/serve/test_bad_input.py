@@ -1,0 +1,186 @@
+"""Bad requests get the documented status and envelope, and the server stays up after each."""
+from __future__ import annotations
+
+import json
+import struct
+import threading
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+from serving_helpers import assert_envelope, b64, closed_port, start_server
+
+INFER = "/instance-segmentation"
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height, with a valid CRC and an (almost) empty body."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def small_png() -> bytes:
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[10:30, 20:50] = (40, 200, 90)
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def raw(server, data: bytes, **kwargs) -> requests.Response:
+    return requests.post(server.url + INFER, data=data, headers={"Content-Type": "application/json"}, timeout=60, **kwargs)
+
+
+def stays_up(server) -> None:
+    assert requests.get(server.url + "/health", timeout=10).json()["errorMsg"] == "Healthy"
+    ok = requests.post(server.url + INFER, json={"image": b64(small_png()), "visualize": False}, timeout=60)
+    assert ok.status_code == 200 and ok.json()["errorCode"] == 0
+
+
+# (case, request body, HTTP status, words the errorMsg must contain)
+CASES = [
+    ("invalid JSON", b'{"image": "abc', 422, ["json_invalid"]),
+    ("JSON that is not an object", b'[1, 2]', 422, ["body"]),
+    ("missing image", json.dumps({"threshold": 0.5}).encode(), 422, ["missing", "image"]),
+    ("image not a string", json.dumps({"image": 12}).encode(), 422, ["string_type", "image"]),
+    ("threshold of 2", json.dumps({"image": b64(small_png()), "threshold": 2}).encode(), 422, ["threshold", "less than 1"]),
+    ("threshold of 0", json.dumps({"image": b64(small_png()), "threshold": 0}).encode(), 422, ["threshold", "greater than 0"]),
+    ("bad Base64", json.dumps({"image": "not*base64!"}).encode(), 400, ["Base64"]),
+    ("empty image string", json.dumps({"image": ""}).encode(), 400, ["empty"]),
+    ("truncated PNG", json.dumps({"image": b64(small_png()[:-30])}).encode(), 400, ["truncated"]),
+    ("non-image bytes", json.dumps({"image": b64(b"just some text, not a picture" * 4)}).encode(), 400, ["not an image"]),
+    ("zero-size image", json.dumps({"image": b64(png_declaring(0, 32))}).encode(), 400, ["zero"]),
+    ("over max_pixels", json.dumps({"image": b64(png_declaring(8000, 6000))}).encode(), 400, ["max_pixels=40000000"]),
+    ("20000x20000 header", json.dumps({"image": b64(png_declaring(20000, 20000))}).encode(), 400, ["too large"]),
+    ("file:// URL", json.dumps({"image": "file:///etc/passwd"}).encode(), 400, ["scheme 'file'", "only http"]),
+    ("ftp:// URL", json.dumps({"image": "ftp://127.0.0.1/x.png"}).encode(), 400, ["scheme 'ftp'"]),
+]
+
+
+@pytest.mark.parametrize("case,body,status,words", CASES, ids=[c[0] for c in CASES])
+def test_bad_request(server, case, body, status, words):
+    response = raw(server, body)
+    assert response.status_code == status, response.text
+    envelope = response.json()
+    assert_envelope(envelope, status)
+    for word in words:
+        assert word in envelope["errorMsg"], envelope["errorMsg"]
+    if status == 422:  # a JSON list of {type, loc, msg}, without the (possibly huge) input echoed
+        errors = json.loads(envelope["errorMsg"])
+        assert errors and all(set(e) == {"type", "loc", "msg"} for e in errors)
+    stays_up(server)
+
+
+def test_url_to_a_closed_port(server):
+    url = f"http://127.0.0.1:{closed_port()}/photo.jpg"
+    response = requests.post(server.url + INFER, json={"image": url}, timeout=60)
+    assert response.status_code == 400
+    assert_envelope(response.json(), 400)
+    assert url in response.json()["errorMsg"] and "cannot be fetched" in response.json()["errorMsg"]
+    stays_up(server)
+
+
+def test_url_missing_on_the_host(server, image_host):
+    base, _ = image_host
+    response = requests.post(server.url + INFER, json={"image": f"{base}/nothing.jpg"}, timeout=60)
+    assert response.status_code == 400 and "HTTP 404" in response.json()["errorMsg"]
+
+
+def test_private_addresses_are_refused_by_default(standin_edge, image_host, sample_images):
+    base, _ = image_host
+    live = start_server(standin_edge.inference_dir, allow_private_urls=False)
+    try:
+        response = requests.post(live.url + INFER, json={"image": f"{base}/{sample_images[0].name}"}, timeout=60)
+        assert response.status_code == 400
+        assert_envelope(response.json(), 400)
+        assert "non-public address (127.0.0.1)" in response.json()["errorMsg"]
+        stays_up(live)
+    finally:
+        live.stop()
+
+
+def test_oversize_body_declared(standin_edge):
+    live = start_server(standin_edge.inference_dir, max_body_bytes=200_000)
+    try:
+        body = json.dumps({"image": "A" * 300_000}).encode()
+        response = raw(live, body)
+        assert response.status_code == 413
+        assert_envelope(response.json(), 413)
+        assert "200000 bytes" in response.json()["errorMsg"]
+        # chunked, without Content-Length: counted while it arrives
+        chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
+        response = raw(live, chunks)
+        assert response.status_code == 413 and response.json()["errorCode"] == 413
+        stays_up(live)
+    finally:
+        live.stop()
+
+
+def test_default_body_limit_is_20_mib(server):
+    response = raw(server, b'{"image": "' + b"A" * (21 * 2**20) + b'"}')
+    assert response.status_code == 413 and response.json()["errorCode"] == 413
+    stays_up(server)
+
+
+def test_unknown_path_and_method_keep_their_status(server):
+    missing = requests.get(server.url + "/nowhere", timeout=10)
+    assert missing.status_code == 404
+    assert_envelope(missing.json(), 404)
+    wrong = requests.get(server.url + INFER, timeout=10)
+    assert wrong.status_code == 405
+    assert_envelope(wrong.json(), 405)
+
+
+def test_full_queue_answers_503_at_once(standin_edge, image_host, sample_images):
+    base, host = image_host
+    host.slow_started.clear()
+    host.release.clear()
+    live = start_server(standin_edge.inference_dir, workers=1, max_queue=0)
+    try:
+        answers = {}
+        slow = threading.Thread(target=lambda: answers.setdefault("slow", requests.post(
+            live.url + INFER, json={"image": f"{base}/slow/{sample_images[0].name}"}, timeout=60)))
+        slow.start()
+        assert host.slow_started.wait(10)  # the only place is taken (fetching its URL)
+        busy = requests.post(live.url + INFER, json={"image": b64(small_png())}, timeout=10)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        assert_envelope(busy.json(), 503)
+        assert "busy" in busy.json()["errorMsg"]
+        host.release.set()
+        slow.join(30)
+        assert answers["slow"].status_code == 200
+        stays_up(live)  # the place is free again
+    finally:
+        host.release.set()
+        live.stop()
+
+
+def broken_model_dir(model_dir, tmp_path):
+    """A copy whose inference.yml resizes to 96x96 while the program was traced at 64x64: it loads,
+    and fails in Paddle Inference at run time (a real engine failure, not a mock)."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    yml = broken / "inference.yml"
+    yml.write_text(yml.read_text().replace("- 64\n  - 64", "- 96\n  - 96"))
+    assert "96" in yml.read_text()
+    return broken
+
+
+def test_engine_failure_is_a_500_and_the_server_stays_up(standin_edge, tmp_path):
+    live = start_server(broken_model_dir(standin_edge.inference_dir, tmp_path))
+    try:
+        for _ in range(2):
+            response = requests.post(live.url + INFER, json={"image": b64(small_png())}, timeout=60)
+            assert response.status_code == 500
+            assert_envelope(response.json(), 500)
+            assert response.json()["errorMsg"] == "Internal server error"
+        assert requests.get(live.url + "/health", timeout=10).status_code == 200
+    finally:
+        live.stop()
