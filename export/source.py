@@ -112,13 +112,13 @@ def _from_model_dir(model_dir: Path, model: Optional[str], weights: Optional[Pat
             raise ExportError(f"{model_dir} has inference.pdmodel but no inference.pdiparams; copy the whole directory")
         return Source(name, legacy_dir=model_dir, labels=labels or spec.labels, input_size=spec.input_size or (640, 640))
     if (model_dir / "inference.json").is_file():
-        arch = model or _arch_from_spec(spec)
         if weights is None:
             raise ExportError(
                 f"{model_dir} holds a PIR program (inference.json), which Paddle Lite cannot read. Pass the model's "
                 "training weights with --weights FILE.pdparams (PaddleX saves them next to the inference model, e.g. "
                 "output/best_model/best_model.pdparams) and the program is rebuilt through our network definitions."
             )
+        arch = model or _arch_from_spec(spec)
         return Source(name, _edge_arch(arch), Path(weights), labels=labels or spec.labels,
                       input_size=tuple(input_size or spec.input_size or (640, 640)))
     raise ExportError(f"{model_dir} has neither inference.pdmodel nor inference.json")
