@@ -13,7 +13,7 @@ Layout written by `generate(out_dir, ..., split_name=s)`:
 
 Every image draws from its own random stream derived from (seed, split name, index), so the
 same seed gives byte-identical annotations and images, and splits never share an image.
-Run as a script to write the demo splits: `python -m export.dataset.synthetic --out data/synth`.
+Run `python -m export.dataset --out output/synth` to write the demo splits.
 """
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Training of the project's demo model (narrowed PP-YOLOE_seg on synthetic shapes); see train_demo.py."""
