@@ -75,6 +75,9 @@ MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
 DEFAULT_CALIB_DIR = Path(__file__).with_name("calib_images")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SKIP_NAMESCOPE = "/skip_quant/"
+# Ops whose outputs depend on their input's shape only: walking back from an output stops there,
+# or e.g. anchors built from a feature map's shape would keep the backbone conv float.
+SHAPE_ONLY_OPS = ("shape", "shape64", "size", "fill_any_like", "fill_zeros_like", "fill_constant_batch_size_like")
 
 Preprocess = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
@@ -141,8 +144,8 @@ def _last_quantizable_before_outputs(ops, fetch_names: Sequence[str], quantizabl
         op = producers[name]
         if op.type in quantizable_op_types:
             found[id(op)] = op
-            continue
-        stack.extend(op.input_arg_names)
+        elif op.type not in SHAPE_ONLY_OPS:
+            stack.extend(op.input_arg_names)
     return list(found.values())
 
 

@@ -26,6 +26,7 @@ class FileServer:
         self.files: Dict[str, bytes] = {}
         self.drop_after: Dict[str, int] = {}  # path -> bytes to send before closing (once)
         self.ranges: List[Optional[str]] = []
+        self.ignore_range = False  # behave like a server without Range support
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,7 +40,7 @@ class FileServer:
                     self.send_error(404)
                     return
                 start = 0
-                rng = self.headers.get("Range")
+                rng = None if server.ignore_range else self.headers.get("Range")
                 if rng:
                     start = int(rng.split("=")[1].split("-")[0])
                     if start >= len(body):
@@ -135,6 +136,14 @@ def test_complete_part_file_is_finished_without_new_bytes(server, tmp_path):
     (tmp_path / "w.pdparams.part").write_bytes(data)  # the connection died right after the last byte
     assert fetch(server.base + "/w.pdparams", tmp_path, progress=False).read_bytes() == data
     assert server.ranges == ["bytes=5000-"]
+
+
+def test_server_without_range_support_restarts_the_download(server, tmp_path):
+    data = _payload(50_000)
+    server.files["/w.pdparams"] = data
+    server.ignore_range = True
+    (tmp_path / "w.pdparams.part").write_bytes(b"stale bytes from another attempt")
+    assert fetch(server.base + "/w.pdparams", tmp_path, progress=False).read_bytes() == data
 
 
 def test_expected_checksum_mismatch_is_refused(server, tmp_path):

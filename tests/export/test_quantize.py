@@ -252,3 +252,39 @@ def test_default_calibration_images_ship_small():
         assert path.stat().st_size <= 100_000
         assert max(cv2.imread(str(path)).shape[:2]) <= 640
     assert (DEFAULT_CALIB_DIR / "README.md").is_file()
+
+
+def test_head_selection_stops_at_shape_only_ops_and_keeps_activation_products():
+    from paddle.base.framework import IrGraph
+
+    from export.quantize import QUANTIZABLE_OP_TYPES, _linear_time_graph_edits, select_float_ops
+
+    paddle.enable_static()
+    try:
+        main, startup = paddle.static.Program(), paddle.static.Program()
+        with paddle.static.program_guard(main, startup):
+            x = paddle.static.data("x", [1, 3, 8, 8], "float32")
+            feat = paddle.static.nn.conv2d(x, 4, 3, padding=1)  # backbone
+            anchors = paddle.cast(paddle.shape(feat), "float32") * 2.0  # depends on the shape only
+            logits = paddle.static.nn.conv2d(feat, 2, 1)  # head projection
+            flat = paddle.reshape(feat, [1, 4, 64])
+            gram = paddle.matmul(flat, flat, transpose_y=True)  # activation x activation
+            inner = paddle.static.nn.conv2d(feat, 4, 1)  # feeds another conv: not a head op
+            deep = paddle.static.nn.conv2d(inner, 2, 1)
+        fetch = [anchors.name, logits.name, gram.name, deep.name]
+        kept = select_float_ops(main, fetch, QUANTIZABLE_OP_TYPES)
+        kept_outputs = {op.output_arg_names[0] for op in kept}
+        convs = [op for op in main.global_block().ops if op.type == "conv2d"]
+        assert convs[0].output_arg_names[0] not in kept_outputs, "the shape path must not keep the backbone float"
+        assert convs[1].output_arg_names[0] in kept_outputs and convs[3].output_arg_names[0] in kept_outputs
+        assert convs[2].output_arg_names[0] not in kept_outputs
+        assert [op.type for op in kept].count("matmul_v2") == 1
+    finally:
+        paddle.disable_static()
+
+    originals = IrGraph.link_to, IrGraph.update_input_link
+    with pytest.raises(RuntimeError):
+        with _linear_time_graph_edits():
+            assert IrGraph.link_to is not originals[0]
+            raise RuntimeError("a failing pass")
+    assert (IrGraph.link_to, IrGraph.update_input_link) == originals, "IrGraph restored after the passes"
