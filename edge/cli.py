@@ -135,6 +135,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluate import evaluate_predictor
+    from .pipeline import create_pipeline
+
+    pipeline = create_pipeline(config=_model_overrides(args.model, args.backend, threads=args.threads))
+    report = evaluate_predictor(pipeline.predictor, args.data, args.images, threshold=args.threshold)
+    print(f"model: {args.model or 'default'} ({pipeline.predictor.name}), {report['num_images']} images")
+    print(f"mask AP {report['segm']['AP']:.4f}  AP50 {report['segm']['AP50']:.4f}  AP75 {report['segm']['AP75']:.4f}")
+    print(f"box  AP {report['bbox']['AP']:.4f}  AP50 {report['bbox']['AP50']:.4f}  AP75 {report['bbox']['AP75']:.4f}")
+    for name, ap in report["segm"]["per_class"].items():
+        print(f"  {name:<20} mask AP {'n/a' if ap is None else f'{ap:.4f}'}")
+    print("latency (median ms): " + ", ".join(f"{k} {v:.2f}" for k, v in report["latency_ms"].items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .zoo import MODELS
 
@@ -223,6 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="edge_models", help="where bundles go (default ./edge_models)")
     d.add_argument("--quick", action="store_true", help="host bundle only, no ARM INT8 export")
     d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("eval", help="mask AP and box AP (pycocotools) of a model on a COCO-format data set")
+    v.add_argument("--model", help="bundle, inference directory or model name (default: the demo model)")
+    v.add_argument("--data", required=True, type=Path, help="COCO annotations json (images in images/ beside it)")
+    v.add_argument("--images", type=Path, help="image folder, if not images/ beside the json")
+    v.add_argument("--threshold", type=float, default=0.05, help="score threshold for AP (default 0.05)")
+    v.add_argument("--backend", choices=["auto", "lite", "paddle", "remote"])
+    v.add_argument("--threads", type=int)
+    v.add_argument("--json", help="also write the full report here")
+    v.set_defaults(func=cmd_eval)
 
     m = sub.add_parser("models", help="list the 15 models and where each runs")
     m.set_defaults(func=cmd_models)

@@ -46,3 +46,19 @@ def test_console_script_is_installed():
     edge = Path(sys.executable).parent / "edge"
     out = subprocess.run([str(edge), "models"], capture_output=True, text=True, check=True).stdout
     assert "PP-YOLOE_seg-S" in out
+
+
+def test_eval_reports_ap_and_stage_latency(tmp_path, capsys):
+    from export.networks.standin import export_standin
+
+    samples = Path(__file__).resolve().parents[2] / "samples" / "synthetic"
+    labels = ["circle", "rectangle", "triangle", "star", "ring"]
+    model = export_standin(tmp_path / "m", num_classes=5, labels=labels)
+    report = tmp_path / "report.json"
+    assert main(["eval", "--model", str(model), "--data", str(samples / "annotations.json"), "--images", str(samples),
+                 "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "mask AP" in out and "latency (median ms): total" in out and "preprocess" in out
+    data = json.loads(report.read_text())
+    assert data["num_images"] == 6 and 0.0 <= data["segm"]["AP"] <= 1.0
+    assert set(data["segm"]["per_class"]) == set(labels)
