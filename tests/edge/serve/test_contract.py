@@ -126,3 +126,41 @@ def test_openapi_schema_and_docs(server):
     assert "get" in schema["paths"]["/health"]
     docs = requests.get(server.url + "/docs", timeout=10)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_a_server_only_zoo_model_is_computed_by_the_server_itself(standin_edge, sample_images, tmp_path,
+                                                                   monkeypatch):
+    """`--model Mask-RT-DETR-L`: the official inference directory from the cache (a stand-in copy
+    here), computed locally even when the YAML names a fallback server (a server never forwards)."""
+    import shutil
+
+    from edge.serve.app import create_app
+    from edge.serve.runner import BackgroundServer, pipeline_factory
+    from serving_helpers import closed_port
+
+    monkeypatch.setenv("EDGE_CACHE", str(tmp_path))
+    shutil.copytree(standin_edge.inference_dir, tmp_path / "official" / "Mask-RT-DETR-L_infer")
+    overrides = {"SubModules": {"InstanceSegmentation": {"model_name": "Mask-RT-DETR-L", "model_dir": None}},
+                 "Serving": {"url": f"http://127.0.0.1:{closed_port()}", "fallback": "on_error"}}
+    make_pipeline = pipeline_factory("instance_segmentation", overrides)
+    assert make_pipeline().predictor.name == "paddle"
+    with BackgroundServer(create_app(make_pipeline)) as live:
+        body = post(live, {"image": b64(sample_images[0].read_bytes()), "visualize": False}).json()
+    assert_envelope(body, 200)
+    assert body["result"]["instances"]
+
+
+def test_several_workers_answer_concurrent_requests_alike(standin_edge, sample_images):
+    import concurrent.futures
+
+    live = start_server(standin_edge.inference_dir, workers=2, max_queue=8)
+    try:
+        images = [b64(p.read_bytes()) for p in sample_images[:3]] * 3
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda img: post(live, {"image": img, "visualize": False}).json(), images))
+    finally:
+        live.stop()
+    assert all(a["errorCode"] == 0 for a in answers)
+    for i in range(3):  # the same image gives the same answer whichever worker computed it
+        assert answers[i]["result"] == answers[i + 3]["result"] == answers[i + 6]["result"]
+    assert len({a["logId"] for a in answers}) == len(answers)
