@@ -7,7 +7,6 @@ import io
 import cv2
 import numpy as np
 import pycocotools.mask as mask_util
-import pytest
 import requests
 from PIL import Image
 
