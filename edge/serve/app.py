@@ -54,18 +54,21 @@ def _log_id(request: Request) -> str:
     return getattr(request.state, "log_id", None) or str(uuid.uuid4())
 
 
-class BodyLimit:
-    """ASGI middleware: a logId for every request, and 413 for bodies over `max_bytes`.
+class RequestGate:
+    """ASGI middleware in front of everything: a logId per request, the body limit, the queue.
 
-    A declared Content-Length over the limit is refused before the body is read; a chunked
-    body is counted as it arrives and refused when it passes the limit.
+    * A declared Content-Length over `max_bytes` is refused (413) before the body is read; a
+      chunked body is counted as it arrives and refused when it passes the limit.
+    * `POST /instance-segmentation` takes a place in the bounded queue *before* its body is read,
+      so a burst of large requests cannot pile up in memory: when full, 503 at once.
     """
 
-    def __init__(self, app: Any, max_bytes: int):
+    def __init__(self, app: Any, max_bytes: int, workers: InferenceWorkers):
         self.app = app
         self.max_bytes = max_bytes
+        self.workers = workers
 
-    def _message(self) -> str:
+    def _too_large(self) -> str:
         return f"the request body is larger than {self.max_bytes} bytes; send a smaller image or an http(s) URL"
 
     async def __call__(self, scope: Dict[str, Any], receive: Callable, send: Callable) -> None:
@@ -76,7 +79,7 @@ class BodyLimit:
         scope.setdefault("state", {})["log_id"] = log_id
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await envelope(log_id, 413, self._message(), headers={"Connection": "close"})(scope, receive, send)
+            await envelope(log_id, 413, self._too_large(), headers={"Connection": "close"})(scope, receive, send)
             return
         received = 0
 
@@ -86,10 +89,19 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise HTTPException(413, self._message())
+                    raise HTTPException(413, self._too_large())
             return message
 
-        await self.app(scope, counted_receive, send)
+        if scope.get("method") != "POST" or scope.get("path") != INFER_PATH:
+            await self.app(scope, counted_receive, send)
+            return
+        try:
+            with self.workers.admit():
+                await self.app(scope, counted_receive, send)
+        except ServerBusy as busy:
+            logger.warning("%s: refused, %s", log_id, busy)
+            response = envelope(log_id, 503, str(busy), headers={"Retry-After": "1", "Connection": "close"})
+            await response(scope, receive, send)
 
 
 def read_request_image(image: str, limits: ServeLimits) -> np.ndarray:
@@ -127,7 +139,7 @@ def create_app(make_pipeline: Callable[[], Any], limits: ServeLimits = ServeLimi
                   description="PaddleX's general instance segmentation serving API (`POST /instance-segmentation`).")
     app.state.workers = workers
     app.state.limits = limits
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(RequestGate, max_bytes=limits.max_body_bytes, workers=workers)
 
     @app.get(HEALTH_PATH, operation_id="checkHealth", response_model=NoResultResponse)
     async def check_health(request: Request):
@@ -137,14 +149,10 @@ def create_app(make_pipeline: Callable[[], Any], limits: ServeLimits = ServeLimi
               responses={code: {"model": NoResultResponse} for code in (400, 413, 422, 500, 503)})
     async def infer(body: InferRequest, request: Request):
         log_id = _log_id(request)
-        try:
-            with workers.admit():
-                image = await run_in_threadpool(read_request_image, body.image, limits)
-                show = visualize if body.visualize is None else body.visualize
-                result = await workers.run(_infer, image, body.threshold, show)
-        except ServerBusy as busy:
-            logger.warning("%s: refused, %s", log_id, busy)
-            return envelope(log_id, 503, str(busy), headers={"Retry-After": "1"})
+        try:  # RequestGate holds this request's place in the queue
+            image = await run_in_threadpool(read_request_image, body.image, limits)
+            show = visualize if body.visualize is None else body.visualize
+            result = await workers.run(_infer, image, body.threshold, show)
         except InputError as err:
             logger.info("%s: bad input: %s", log_id, err)
             return envelope(log_id, 400, str(err))

@@ -151,6 +151,8 @@ def test_full_queue_answers_503_at_once(standin_edge, image_host, sample_images)
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
         assert_envelope(busy.json(), 503)
         assert "busy" in busy.json()["errorMsg"]
+        big = raw(live, json.dumps({"image": "A" * 3_000_000}).encode())  # refused before its body is read
+        assert big.status_code == 503 and big.json()["errorCode"] == 503
         host.release.set()
         slow.join(30)
         assert answers["slow"].status_code == 200
