@@ -2,7 +2,7 @@
 
 Public function
 ---------------
-``quantize(model_dir, out_dir, calib_images, *, algo="hist", batch_nums=None, keep_float_ops=None,
+``quantize(model_dir, out_dir, calib_images, *, algo="avg", batch_nums=None, keep_float_ops=None,
 preprocess=None, quantizable_op_types=QUANTIZABLE_OP_TYPES, auto_keep_head=True,
 min_images=MIN_CALIBRATION_IMAGES) -> dict``
 
@@ -67,8 +67,8 @@ logger = logging.getLogger(__name__)
 
 # Paddle's "min_max" writes thresholds as op attributes instead of quantize_linear ops, which
 # Lite does not fold into int8 kernels; it is refused rather than silently giving a float model.
-ALGOS = ("hist", "avg", "abs_max", "KL", "mse")
-DEFAULT_ALGO = "hist"
+ALGOS = ("avg", "hist", "abs_max", "KL", "mse")
+DEFAULT_ALGO = "avg"  # one pass per image; KL / hist need two passes plus histograms
 QUANTIZABLE_OP_TYPES = ("conv2d", "depthwise_conv2d", "matmul", "matmul_v2", "mul")
 MIN_CALIBRATION_IMAGES = 16
 MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
@@ -199,6 +199,18 @@ def _make_ptq(paddle_quant, **kwargs):
                 # The quantization passes skip ops whose namescope contains "skip_quant".
                 op._set_attr("op_namescope", SKIP_NAMESCOPE)
             self.kept_float = [{"type": op.type, "output": op.output_arg_names[0]} for op in ops]
+
+        def _sample_histogram(self) -> None:
+            # Same histogram as Paddle's, but numpy's uniform-bin path (O(n)) instead of a
+            # searchsorted over the 2049 explicit edges: ~5x faster per tensor for KL / hist.
+            for var_name in self._quantized_act_var_name:
+                tensor = paddle_quant.utils.load_variable_data(self._scope, var_name)
+                if tensor.size == 0 or var_name not in self._sampling_act_histogram:
+                    self._zero_size_var_names.add(var_name)
+                    continue
+                hist, edges = self._sampling_act_histogram[var_name]
+                counts, _ = np.histogram(np.abs(tensor), bins=len(edges) - 1, range=(edges[0], edges[-1]))
+                self._sampling_act_histogram[var_name][0] = hist + counts
 
     ptq = _HeadAwarePTQ(**kwargs)
     ptq.quant_config = _NoObserverConfig(ptq.quant_config)
