@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .errors import EdgeError
+from .serve.limits import MiB, ServeLimits
 
 
 def _model_overrides(model: Optional[str], backend: Optional[str], threshold: Optional[float] = None,
@@ -82,7 +83,6 @@ def export_report(result) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve.limits import MiB, ServeLimits
     from .serve.runner import pipeline_factory, serve
 
     if args.model and args.model_dir:
@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--eval-data", type=Path, help="COCO annotation json (images beside it) for mask AP in the INT8 check")
     e.set_defaults(func=cmd_export)
 
+    limits = ServeLimits()  # the defaults, shown by --help
     s = sub.add_parser("serve", help="serve the pipeline over HTTP with PaddleX's API (POST /instance-segmentation)")
     s.add_argument("--pipeline", default="instance_segmentation", help="pipeline name or pipeline YAML path")
     s.add_argument("--model", help="a zoo model name (any of the 15), a bundle directory or an inference directory")
@@ -226,15 +227,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "use 127.0.0.1 for this machine only)")
     s.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     s.add_argument("--workers", type=int, default=1, help="inference threads, each with its own copy of the model")
-    s.add_argument("--max-queue", type=int, default=16, help="requests that may wait beyond --workers; more get 503")
-    s.add_argument("--max-body-mb", type=float, default=20, help="largest request body in MiB (larger: 413)")
-    s.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (larger: 400)")
-    s.add_argument("--url-timeout", type=float, default=10.0, help="seconds to fetch an image given as a URL")
-    s.add_argument("--url-max-mb", type=float, default=20, help="largest image download in MiB")
+    s.add_argument("--max-queue", type=int, default=limits.max_queue,
+                   help="requests that may wait beyond --workers; more get 503 (default %(default)s)")
+    s.add_argument("--max-body-mb", type=float, default=limits.max_body_bytes / MiB,
+                   help="largest request body in MiB, larger: 413 (default %(default)g)")
+    s.add_argument("--max-pixels", type=int, default=limits.max_pixels,
+                   help="largest image in pixels, larger: 400 (default %(default)s)")
+    s.add_argument("--url-timeout", type=float, default=limits.url_timeout,
+                   help="seconds to fetch an image given as a URL (default %(default)g)")
+    s.add_argument("--url-max-mb", type=float, default=limits.url_max_bytes / MiB,
+                   help="largest image download in MiB (default %(default)g)")
     s.add_argument("--allow-private-urls", action="store_true",
                    help="fetch URLs on loopback / private networks too (refused by default: request forgery)")
     s.add_argument("--no-visualize", action="store_true", help="leave result.image out unless a request asks for it")
-    s.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds shutdown waits for requests in flight")
+    s.add_argument("--graceful-timeout", type=float, default=limits.graceful_timeout,
+                   help="seconds shutdown waits for requests in flight (default %(default)g)")
     s.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="offline: export the demo model (host + ARM INT8) and segment the sample images")
