@@ -1,27 +1,30 @@
 """Compat passes about tensor shapes: missing XShape outputs and 0-D tensors."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Sequence
 
 from export.compat.desc import (
     AttrType, ProgramDesc, VarType, add_tensor_var, find_var, get_attr, io_map, iter_ops, set_attr, set_io,
     unique_name,
 )
 
-# Ops whose Paddle <= 2.5 definition has an `XShape` output (the input shape, for the grad op).
-XSHAPE_OPS = ("flatten_contiguous_range", "flatten2", "reshape2", "squeeze2", "unsqueeze2", "transpose2")
+# Only the flatten ops get an XShape back. Adding it to reshape2 / transpose2 as well is harmful:
+# Lite's shuffle_channel fuser matches reshape2 -> transpose2(0,2,1,..) -> reshape2 only when all
+# three have XShape, and then fuses non-shuffle patterns too (Mask-RT-DETR's deformable attention:
+# wrong shapes, `Wrong broadcast type` abort at run time; measured).
+XSHAPE_OPS = ("flatten_contiguous_range", "flatten2")
 
 
-def add_missing_xshape(program: ProgramDesc) -> List[str]:
-    """Give reshape-family ops without an `XShape` output a dummy one (+ var desc).
+def add_missing_xshape(program: ProgramDesc, op_types: Sequence[str] = XSHAPE_OPS) -> List[str]:
+    """Give flatten ops without an `XShape` output a dummy one (+ var desc).
 
-    Paddle 3.x inference saves drop XShape (only training needs it). Lite 2.13's fusion passes
-    assume it exists: flatten_contiguous_range followed by matmul_v2 / fc makes opt segfault with
-    no message. The var's dims are [0] + input dims, as Paddle used to write them.
+    Paddle 3.x inference saves drop XShape (only training needs it). Lite 2.13's flatten + fc
+    fusion assumes it exists: flatten_contiguous_range followed by matmul_v2 / fc makes opt
+    segfault on x86 with no message. The var's dims are [0] + input dims, as Paddle wrote them.
     """
     changes = []
     for block_idx, op in iter_ops(program):
-        if op.type not in XSHAPE_OPS or io_map(op.outputs).get("XShape"):
+        if op.type not in op_types or io_map(op.outputs).get("XShape"):
             continue
         x_name = io_map(op.inputs)["X"][0]
         out_name = io_map(op.outputs)["Out"][0]

@@ -122,6 +122,18 @@ class ZeroDimParameter(nn.Layer):
         return x * self.scale
 
 
+class DeformableWeights(nn.Layer):
+    """reshape2 -> transpose2(0, 2, 1, 3, 4) -> reshape2, as in Mask-RT-DETR's deformable attention.
+
+    Not a channel shuffle, but Lite's shuffle_channel fuser takes it for one when all three ops
+    have XShape outputs (Paddle 3 saves reshape2 with XShape and transpose2 without)."""
+
+    def forward(self, x):  # x: [1, 30, 96]
+        weights = x.reshape([1, 30, 8, 3, 4]).transpose([0, 2, 1, 3, 4]).reshape([8, 1, 30, 12])
+        values = x.reshape([1, 30, 8, 12]).transpose([0, 2, 1, 3]).reshape([8, 1, 30, 12]).tile([1, 4, 1, 1])
+        return values * weights
+
+
 def save_legacy(layer: nn.Layer, out_dir: Path, input_shape: Sequence[int]) -> Path:
     """Save `layer(x)` as a legacy inference directory (inference.pdmodel [+ .pdiparams])."""
     paddle.seed(0)

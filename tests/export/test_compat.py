@@ -19,7 +19,8 @@ from export.compat import apply_compat_passes, pass_names, pending_rewrites
 from export.compat.attributes import scalars_to_typed_lists
 from export.compat.desc import get_attr, persistable_names, read_program
 from export.compat.params import combined_params_bytes, read_combined_params
-from export.optimize import optimize
+from export.compat.shapes import add_missing_xshape
+from export.optimize import nb_kernels, optimize
 
 TOLERANCE = 1e-5
 
@@ -85,6 +86,30 @@ def test_pass_is_needed_and_sufficient(case_name: str, tmp_path: Path):
     run = programs.run_lite(nb, x)
     assert run.ok, run.log[-2000:]
     assert programs.max_abs_diff(reference, run.outputs) <= TOLERANCE
+
+
+def test_transpose2_gets_no_xshape_because_lite_would_misfuse_it(tmp_path: Path):
+    """Why add_missing_xshape is limited to flatten ops: given XShape, transpose2 completes Lite's
+    shuffle_channel pattern and the deformable-attention reshapes are fused into a wrong
+    shuffle_channel (Lite then crashes: `Wrong broadcast type` abort or SIGSEGV, measured)."""
+    source = programs.save_legacy(programs.DeformableWeights(), tmp_path / "source", [1, 30, 96])
+    x = _input([1, 30, 96])
+    reference = programs.run_paddle(source, x)
+    report = apply_compat_passes(source, tmp_path / "fixed")
+    assert not report.changes["add_missing_xshape"]
+    run = programs.run_lite(optimize(tmp_path / "fixed", tmp_path / "out" / "fixed", target="x86"), x)
+    assert run.ok, run.log[-2000:]
+    assert programs.max_abs_diff(reference, run.outputs) <= TOLERANCE
+
+    program = read_program(source / "inference.pdmodel")
+    assert add_missing_xshape(program, op_types=("transpose2",))
+    misfused = tmp_path / "misfused"
+    misfused.mkdir()
+    (misfused / "inference.pdmodel").write_bytes(program.SerializeToString())
+    nb = optimize(misfused, tmp_path / "out" / "misfused", target="x86")
+    assert "shuffle_channel" in {k.op_type for k in nb_kernels(nb)}
+    run = programs.run_lite(nb, x)
+    assert run.returncode < 0, f"misfused program did not crash: exit {run.returncode}"
 
 
 def test_zero_dim_parameter_becomes_one_dim(tmp_path: Path):
