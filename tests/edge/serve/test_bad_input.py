@@ -186,3 +186,21 @@ def test_engine_failure_is_a_500_and_the_server_stays_up(standin_edge, tmp_path)
         assert requests.get(live.url + "/health", timeout=10).status_code == 200
     finally:
         live.stop()
+
+
+def test_url_size_cap_and_timeout(standin_edge, image_host, sample_images):
+    base, host = image_host
+    host.release.clear()
+    live = start_server(standin_edge.inference_dir, url_max_bytes=10_000, url_timeout=0.5)
+    try:
+        name = sample_images[0].name  # larger than 10,000 bytes
+        too_big = requests.post(live.url + INFER, json={"image": f"{base}/{name}"}, timeout=60)
+        assert too_big.status_code == 400
+        assert_envelope(too_big.json(), 400)
+        assert "more than the limit of 10000 bytes" in too_big.json()["errorMsg"]
+        slow = requests.post(live.url + INFER, json={"image": f"{base}/slow/{name}"}, timeout=60)
+        assert slow.status_code == 400 and "within 0.5 s" in slow.json()["errorMsg"]
+        stays_up(live)
+    finally:
+        host.release.set()
+        live.stop()
