@@ -175,6 +175,8 @@ def _download_to_part(url: str, part: Path, *, timeout: float, progress: bool) -
             have, mode = 0, "wb"
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
+        logger.info("downloading %s (%s bytes%s)", url, total if total is not None else "unknown",
+                    f", resuming at byte {have}" if have else "")
         bar = _progress_bar(part.name[: -len(".part")], total, have) if progress else None
         received = have
         try:
