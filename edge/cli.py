@@ -17,8 +17,9 @@ from .errors import EdgeError
 from .serve.limits import MiB, ServeLimits
 
 
-def _model_overrides(model: Optional[str], backend: Optional[str], threshold: Optional[float] = None,
-                     threads: Optional[int] = None) -> Dict[str, Any]:
+def _model_overrides(model: Optional[str], backend: Optional[str], threads: Optional[int] = None,
+                     server_url: Optional[str] = None, fallback: Optional[str] = None) -> Dict[str, Any]:
+    """Pipeline-config overrides from CLI options (only those given)."""
     module: Dict[str, Any] = {}
     if model:
         if Path(model).exists():
@@ -29,15 +30,19 @@ def _model_overrides(model: Optional[str], backend: Optional[str], threshold: Op
         module["backend"] = backend
     if threads:
         module["threads"] = threads
-    return {"SubModules": {"InstanceSegmentation": module}} if module else {}
+    overrides: Dict[str, Any] = {"SubModules": {"InstanceSegmentation": module}} if module else {}
+    serving = {k: v for k, v in (("url", server_url), ("fallback", fallback)) if v}
+    if serving:
+        overrides["Serving"] = serving
+    return overrides
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .pipeline import create_pipeline
 
     input_arg: Any = int(args.input) if args.input.isdigit() else args.input  # camera index
-    pipeline = create_pipeline(args.pipeline, config=_model_overrides(args.model, args.backend, threads=args.threads),
-                               device=args.device)
+    overrides = _model_overrides(args.model, args.backend, args.threads, args.server_url, args.fallback)
+    pipeline = create_pipeline(args.pipeline, config=overrides, device=args.device)
     count = 0
     for result in pipeline.predict(input_arg, threshold=args.threshold):
         count += 1
@@ -87,7 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.model and args.model_dir:
         raise EdgeError("pass either --model or --model-dir, not both")
-    overrides = _model_overrides(args.model or args.model_dir, args.backend, threads=args.threads)
+    overrides = _model_overrides(args.model or args.model_dir, args.backend, args.threads)
     if args.threshold is not None:
         overrides.setdefault("SubModules", {}).setdefault("InstanceSegmentation", {})["threshold"] = args.threshold
     limits = ServeLimits(
@@ -141,7 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_predictor
     from .pipeline import create_pipeline
 
-    pipeline = create_pipeline(config=_model_overrides(args.model, args.backend, threads=args.threads))
+    pipeline = create_pipeline(config=_model_overrides(args.model, args.backend, args.threads))
     report = evaluate_predictor(pipeline.predictor, args.data, args.images, threshold=args.threshold)
     print(f"model: {args.model or 'default'} ({pipeline.predictor.name}), {report['num_images']} images")
     print(f"mask AP {report['segm']['AP']:.4f}  AP50 {report['segm']['AP50']:.4f}  AP75 {report['segm']['AP75']:.4f}")
@@ -189,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu (default); gpu:0 etc. are accepted names but need a server")
     p.add_argument("--backend", choices=["auto", "lite", "paddle", "remote"], help="override the config's backend")
     p.add_argument("--threads", type=int, help="CPU threads")
+    p.add_argument("--server-url", help="the `edge serve` endpoint to fall back to (sets Serving.url)")
+    p.add_argument("--fallback", choices=["never", "server_only", "on_error"], help="when to use the server")
     p.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("export", help="export an edge model to a Paddle Lite bundle (default: the offline demo model)")

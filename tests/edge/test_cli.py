@@ -62,3 +62,10 @@ def test_eval_reports_ap_and_stage_latency(tmp_path, capsys):
     data = json.loads(report.read_text())
     assert data["num_images"] == 6 and 0.0 <= data["segm"]["AP"] <= 1.0
     assert set(data["segm"]["per_class"]) == set(labels)
+
+
+def test_predict_server_only_model_goes_to_the_server_url(sample_images, capsys):
+    code = main(["predict", "--model", "Mask-RT-DETR-L", "--input", str(sample_images[0]),
+                 "--server-url", "http://127.0.0.1:9"])
+    assert code == 2
+    assert "http://127.0.0.1:9" in capsys.readouterr().err
