@@ -23,7 +23,7 @@ from edge.spec import MaskLayout, ModelSpec
 from export.compat import pending_rewrites
 from export.networks.mask_rtdetr import MaskRTDETR, build_mask_rtdetr, export_mask_rtdetr
 from export.networks.weights import load_weights, read_layout_tsv, state_dict_layout
-from export.optimize import optimize
+from export.optimize import nb_kernels, optimize
 
 LAYOUT_TSV = Path(__file__).resolve().parents[2] / "data" / "ppdet_params" / "Mask-RT-DETR-S.tsv"
 SMALL = (128, 128)
@@ -267,6 +267,10 @@ def test_edge_graph_converts_for_arm_and_x86_and_lite_matches(small_models, tmp_
     arm = optimize(small_models["edge"], tmp_path / "edge_arm", target="arm")
     x86 = optimize(small_models["edge"], tmp_path / "edge_x86", target="x86")
     assert arm.stat().st_size > 1e6 and x86.stat().st_size > 1e6
+    # the ARM .nb cannot run here: at least the integer index arithmetic must have integer kernels
+    arm_kernels = {k.op_type: k for k in nb_kernels(arm)}
+    assert arm_kernels["elementwise_mod"].alias == arm_kernels["elementwise_floordiv"].alias == "int64"
+    assert arm_kernels["grid_sampler"].target == "arm"
     lite = create_backend("lite", x86)
     reference = create_backend("paddle", small_models["reference"])
     for original in ORIGINAL_SIZES:
