@@ -11,3 +11,11 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 @pytest.fixture(scope="session")
 def full_hd_image() -> np.ndarray:
     return cv2.resize(cv2.imread(str(DATA / "images" / "000000014439.jpg")), (1920, 1080))
+
+
+@pytest.fixture(scope="session")
+def long_benchmark(request) -> None:
+    """Skip benchmarks that run for minutes unless they are timed (`make bench`); `make test` smoke-runs the rest."""
+    config = request.config
+    if not (config.getoption("benchmark_enable") or not config.getoption("benchmark_disable")):
+        pytest.skip("long benchmark: run with `make bench` (pytest benchmarks --benchmark-enable)")

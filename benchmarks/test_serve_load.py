@@ -43,14 +43,8 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def benchmarks_enabled(config) -> bool:
-    return bool(config.getoption("benchmark_enable")) or not config.getoption("benchmark_disable")
-
-
 @pytest.fixture(scope="module")
-def served_standin(request, tmp_path_factory):
-    if not benchmarks_enabled(request.config):  # skip before exporting and starting anything
-        pytest.skip("load test: run with `make bench` (pytest benchmarks --benchmark-enable)")
+def served_standin(long_benchmark, tmp_path_factory):
     import export  # noqa: F401  (legacy programs before paddle is imported)
     from export.networks.standin import export_standin
 
