@@ -12,7 +12,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence, Union
 
 import export  # noqa: F401  (PIR off before paddle is imported: legacy programs)
 import numpy as np
@@ -147,8 +147,17 @@ def save_legacy(layer: nn.Layer, out_dir: Path, input_shape: Sequence[int]) -> P
     return Path(out_dir)
 
 
-def run_paddle(model_dir: Path, x: np.ndarray) -> List[np.ndarray]:
-    """Paddle Inference on CPU (oneDNN off: it cannot run some tiny 0-D programs)."""
+Feeds = Union[np.ndarray, Dict[str, np.ndarray]]
+
+
+def _feed_dict(feeds: Feeds, names: List[str]) -> Dict[str, np.ndarray]:
+    return feeds if isinstance(feeds, dict) else {names[0]: feeds}
+
+
+def run_paddle(model_dir: Path, feeds: Feeds) -> List[np.ndarray]:
+    """Paddle Inference on CPU (oneDNN off: it cannot run some tiny 0-D programs).
+
+    `feeds`: one array for the single input, or {input name: array}."""
     model_dir = Path(model_dir)
     params = model_dir / "inference.pdiparams"
     with tempfile.TemporaryDirectory() as scratch:
@@ -159,7 +168,8 @@ def run_paddle(model_dir: Path, x: np.ndarray) -> List[np.ndarray]:
         config.disable_glog_info()
         config.disable_mkldnn()
         predictor = paddle.inference.create_predictor(config)
-        predictor.get_input_handle(predictor.get_input_names()[0]).copy_from_cpu(x)
+        for name, value in _feed_dict(feeds, predictor.get_input_names()).items():
+            predictor.get_input_handle(name).copy_from_cpu(value)
         predictor.run()
         return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
 
@@ -171,7 +181,10 @@ from paddlelite import lite
 config = lite.MobileConfig()
 config.set_model_from_file(sys.argv[1])
 predictor = lite.create_paddle_predictor(config)
-predictor.get_input(0).from_numpy(np.load(sys.argv[2]))
+feeds = np.load(sys.argv[2])
+names = predictor.get_input_names()
+for name in feeds.files:
+    predictor.get_input_by_name(names[0] if name == "__single__" else name).from_numpy(feeds[name])
 predictor.run()
 outputs = [predictor.get_output(i).numpy() for i in range(len(predictor.get_output_names()))]
 np.savez(sys.argv[3], *outputs)
@@ -189,11 +202,11 @@ class LiteRun:
         return self.returncode == 0
 
 
-def run_lite(nb_path: Path, x: np.ndarray, timeout_s: float = 120.0) -> LiteRun:
+def run_lite(nb_path: Path, feeds: Feeds, timeout_s: float = 120.0) -> LiteRun:
     """Run a `.nb` on this host's Lite (x86) in a child process; a crash is a returncode < 0."""
     with tempfile.TemporaryDirectory() as scratch:
-        x_path, out_path = Path(scratch) / "x.npy", Path(scratch) / "out.npz"
-        np.save(x_path, x)
+        x_path, out_path = Path(scratch) / "feeds.npz", Path(scratch) / "out.npz"
+        np.savez(x_path, **(feeds if isinstance(feeds, dict) else {"__single__": feeds}))
         proc = subprocess.run([sys.executable, "-c", _LITE_RUNNER, str(nb_path), str(x_path), str(out_path)],
                               capture_output=True, text=True, timeout=timeout_s)
         run = LiteRun(proc.returncode, proc.stdout + proc.stderr)
