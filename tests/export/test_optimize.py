@@ -57,6 +57,41 @@ def test_weight_only_int8_is_smaller_but_float_compute(tmp_path: Path):
     assert not any(k.precision == "int8" for k in nb_kernels(weight_only)), "weight-only quantization is not int8 compute"
 
 
+_PTQ = r"""
+import sys
+import export
+import numpy as np
+import paddle
+paddle.enable_static()
+from paddle.static.quantization import PostTrainingQuantization
+rng = np.random.RandomState(0)
+batches = [{"x": rng.rand(1, 3, 16, 16).astype("float32")} for _ in range(4)]
+ptq = PostTrainingQuantization(
+    executor=paddle.static.Executor(paddle.CPUPlace()), model_dir=sys.argv[1], model_filename="inference.pdmodel",
+    params_filename="inference.pdiparams", data_loader=lambda: iter(batches), batch_nums=4, algo="avg",
+    onnx_format=True, quantizable_op_type=["conv2d"], deploy_backend="arm")
+ptq.quantize()
+ptq.save_quantized_model(sys.argv[2], model_filename="inference.pdmodel", params_filename="inference.pdiparams")
+"""
+
+
+def test_nb_kernels_sees_int8_kernels_of_a_ptq_program(conv_dir: Path, tmp_path: Path):
+    """Paddle's own PTQ (in a child process: it switches Paddle to static mode) -> ARM .nb -> int8 conv."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _PTQ, str(conv_dir), str(tmp_path / "int8")], capture_output=True,
+                          text=True, cwd=Path(export.__file__).parent.parent, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    kernels = nb_kernels(optimize(tmp_path / "int8", tmp_path / "int8_arm", target="arm"))
+    assert [k.precision for k in kernels if k.op_type == "conv2d"] == ["int8"], kernel_summary(kernels)
+
+
+def test_opencl_conversion_uses_opencl_kernels(conv_dir: Path, tmp_path: Path):
+    kernels = nb_kernels(optimize(conv_dir, tmp_path / "conv_cl", target="opencl"))
+    assert [k.target for k in kernels if k.op_type == "conv2d"] == ["opencl"], kernel_summary(kernels)
+
+
 def test_fp16_arm_conversion_uses_fp16_kernels(conv_dir: Path, tmp_path: Path):
     nb = optimize(conv_dir, tmp_path / "conv_fp16", target="arm", fp16=True)
     assert any(k.op_type == "conv2d" and k.precision == "fp16" for k in nb_kernels(nb)), nb_kernels(nb)
