@@ -89,7 +89,7 @@ def reference_post_process(outs: HeadOutputs, im_shape, scale_factor, input_size
     bbox, _, keep_idx = multiclass_nms3(outs.boxes, outs.scores, cfg, cfg.keep_top_k)
     ori_hw = im_shape / scale_factor  # [1, 2]
     ori_hw_int = paddle.floor(ori_hw).astype("int32")
-    bbox_num = paddle.shape(bbox)[0:1]
+    bbox_num = paddle.shape(bbox)[0:1].astype("int32")  # int64 in dygraph, int32 in static programs
     if bbox_num.sum() > 0:
         coeffs = paddle.gather(_flat_coeffs(outs.mask_coeffs), keep_idx.reshape([-1]))
         masks = _prototype_masks(coeffs, outs.protos)
