@@ -18,22 +18,38 @@ Public interface (used by `edge export`):
     pending_rewrites(model_dir) -> {pass name: [changes]}: what the passes would change (dry run;
         optimize() uses it to explain an opt failure).
 
-    PROGRAM_PASSES / PARAMETER_PASSES: the passes in the order they run; each is a function
-        `pass(program: framework_pb2.ProgramDesc) -> list[str]` (parameter passes also take the
-        `{name: numpy array}` params dict, which they may change) that edits in place and returns
-        a line per change (empty list: nothing to do).
+    pass_names() -> list[str]: every pass, in the order it runs (parameter passes first). A pass
+        is a function `pass(program: framework_pb2.ProgramDesc) -> list[str]` (parameter passes
+        also take the `{name: numpy array}` params dict and may change it) that edits in place
+        and returns one line per change (empty list: nothing to do).
 
-The passes (TOOLCHAIN.md lists how each problem shows up with Paddle 3.0.0 + Lite 2.13rc0):
-    bool_params_to_fp32          BOOL parameters -> FP32 + cast            (parameters.py)
-    zero_dim_params_to_one_dim   0-D parameters -> [1]                     (parameters.py)
-    scalars_to_typed_lists       assign_value/set_value SCALARS -> typed lists  (attributes.py)
-    swish_beta                   swish gets beta=1.0                      (attributes.py)
-    reduce_dim_ints              reduce_* dim LONGS -> INTS                (attributes.py)
-    reduce_empty_dim_all         reduce_* dim [] -> reduce_all=True        (attributes.py)
-    bmm_to_matmul_v2             bmm -> matmul_v2                          (op_rewrites.py)
-    bool_mul_to_logical_and      bool*bool elementwise_mul -> logical_and  (op_rewrites.py)
-    add_missing_xshape           reshape-family ops get an XShape output   (shapes.py)
-    zero_dim_to_one_dim          0-D constants / var descs -> [1]          (shapes.py)
+The passes, and what goes wrong without them (measured with Paddle 3.0.0 legacy saves and Lite
+2.13rc0 on x86; tests/export/test_compat.py reproduces each one):
+    bool_params_to_fp32         BOOL parameter -> FP32 + cast to BOOL.   Without: opt aborts
+                                (`ConvertVarType unknown type 0`), arm and x86.
+    zero_dim_params_to_one_dim  0-D parameter -> [1]. Lite 2.13rc0 copes without it (measured);
+                                kept so the params file agrees with the [1] var desc.
+    scalars_to_typed_lists      assign_value / set_value SCALARS -> fp32_values / int32_values /
+                                int64_values / bool_values (values kept too). Without: assign_value
+                                aborts in run() (`CheckShape`); set_value runs but never writes
+                                its constant (silently wrong output).
+    swish_beta                  swish gets beta=1.0. Without: opt aborts (`No attributes called
+                                beta found for swish`).
+    reduce_dim_ints             reduce_* dim LONGS -> INTS. Without: opt aborts (`required type is
+                                INTS`); Paddle 3 saves reduce_any / reduce_all this way.
+    reduce_empty_dim_all        reduce_* with dim=[] and reduce_all=False (Paddle 3's `x.sum()`)
+                                -> reduce_all=True over every axis. Without: run() segfaults.
+    bmm_to_matmul_v2            bmm -> matmul_v2. Without: opt aborts (`No kernels found for bmm`).
+    bool_mul_to_logical_and     bool*bool elementwise_mul -> logical_and. Without: opt aborts
+                                (`Can't find a 'calib' kernel ... elementwise_mul`).
+    add_missing_xshape          flatten_contiguous_range / flatten2 get an XShape output. Without:
+                                opt segfaults on x86 for flatten -> matmul_v2 (arm converts).
+                                NOT applied to transpose2 / squeeze2 / ...: a transpose2 with
+                                XShape completes Lite's shuffle_channel pattern and Mask-RT-DETR's
+                                deformable attention is misfused (run() crashes).
+    zero_dim_to_one_dim         fill_constant / assign_value shape [] -> [1], 0-D var descs -> [1].
+                                Without: run() aborts (`fill_constant ... no valid out_shape`).
+Outputs that Paddle returns as 0-D come back from Lite as shape [1].
 """
 from __future__ import annotations
 
@@ -88,15 +104,23 @@ def pass_names() -> List[str]:
     return [p.__name__ for p in parameter_passes + program_passes]
 
 
-def _check_input(model_dir_in: Path, model_dir_out: Path) -> None:
+def _check_input(model_dir_in: Path, model_dir_out: Optional[Path] = None) -> None:
     if not model_dir_in.is_dir():
         raise ExportError(f"model directory {model_dir_in} does not exist; pass an inference directory")
     if not (model_dir_in / MODEL_FILE).is_file():
         hint = (" It holds a PIR inference.json: rebuild it as a legacy program through the project's networks."
                 if (model_dir_in / "inference.json").exists() else "")
         raise ExportError(f"{model_dir_in} has no {MODEL_FILE}; Paddle Lite needs a legacy program.{hint}")
-    if model_dir_out.resolve() == model_dir_in.resolve():
-        raise ExportError(f"compat output {model_dir_out} is the input directory; choose another directory")
+    if model_dir_out is None:
+        return
+    out, inp = model_dir_out.resolve(), model_dir_in.resolve()
+    if out == inp or out in inp.parents:
+        raise ExportError(f"compat output {model_dir_out} is (or contains) the input directory; choose another directory")
+    # An existing output is replaced only if it is a previous program directory (or empty), never
+    # an unrelated folder that happens to be named.
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MODEL_FILE).exists())):
+        raise ExportError(f"compat output {model_dir_out} exists and is not an inference directory; "
+                          "choose a new or empty directory")
 
 
 def _load(model_dir: Path):
@@ -142,7 +166,7 @@ def _run_passes(program, params, passes: Optional[Sequence[str]], model_dir: Pat
 def pending_rewrites(model_dir) -> Dict[str, List[str]]:
     """The rewrites the compat passes *would* make to `model_dir` (nothing is written)."""
     model_dir = Path(model_dir)
-    _check_input(model_dir, model_dir.parent / (model_dir.name + ".compat"))
+    _check_input(model_dir)
     program, params = _load(model_dir)
     return {name: lines for name, lines in _run_passes(program, params, None, model_dir).items() if lines}
 

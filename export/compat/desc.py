@@ -167,7 +167,3 @@ def insert_op(program: ProgramDesc, block_idx: int, index: int, op: OpDesc) -> N
     ops.add().CopyFrom(op)
     for copy in tail:
         ops.add().CopyFrom(copy)
-
-
-def dtype_name(dtype: int) -> str:
-    return VarType.Type.Name(dtype)

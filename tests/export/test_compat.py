@@ -227,8 +227,16 @@ def test_errors_name_the_input_and_the_way_out(tmp_path: Path):
     with pytest.raises(ExportError, match="PIR inference.json"):
         apply_compat_passes(pir, tmp_path / "out")
     source = programs.save_legacy(programs.ConvRelu(), tmp_path / "source", [1, 3, 8, 8])
-    with pytest.raises(ExportError, match="is the input directory"):
+    with pytest.raises(ExportError, match="is \\(or contains\\) the input directory"):
         apply_compat_passes(source, source)
+    with pytest.raises(ExportError, match="is \\(or contains\\) the input directory"):
+        apply_compat_passes(source, tmp_path)
+    unrelated = tmp_path / "documents"
+    unrelated.mkdir()
+    (unrelated / "notes.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="not an inference directory"):
+        apply_compat_passes(source, unrelated)
+    assert (unrelated / "notes.txt").read_text() == "keep me"
     no_params = tmp_path / "no_params"
     no_params.mkdir()
     (no_params / "inference.pdmodel").write_bytes((source / "inference.pdmodel").read_bytes())
@@ -245,6 +253,15 @@ def test_errors_name_the_input_and_the_way_out(tmp_path: Path):
     with pytest.raises(ExportError, match="unknown compat pass"):
         apply_compat_passes(source, tmp_path / "out", passes=["no_such_pass"])
     assert not (tmp_path / "out").exists()
+
+
+def test_previous_output_is_replaced(tmp_path: Path):
+    source = programs.save_legacy(programs.Swish(), tmp_path / "source", [1, 4])
+    first = apply_compat_passes(source, tmp_path / "out")
+    (tmp_path / "out" / "stale.txt").write_text("from an older run")
+    second = apply_compat_passes(source, tmp_path / "out")
+    assert first.changes == second.changes and second.changed_passes == ["swish_beta"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["inference.pdiparams", "inference.pdmodel"]
 
 
 @pytest.mark.slow
