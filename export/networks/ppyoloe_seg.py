@@ -136,6 +136,8 @@ def export_ppyoloe_seg(out_dir: Union[str, Path], graph: str = "edge", num_class
     if len(labels) != num_classes:
         raise ConfigError(f"{len(labels)} labels given for num_classes={num_classes}; give one label per class")
     net = build_ppyoloe_seg(num_classes=num_classes, input_size=size, graph=graph, weights=weights)
+    if weights is None:
+        logger.warning("exporting %s with random weights (no weights given)", model_name)
     spec = ppyoloe_seg_spec(graph, labels, size, model_name)
     out = save_inference_dir(net, Path(out_dir), spec, size)
     logger.info("exported %s (%s graph, %d classes, input %dx%d) to %s", model_name, graph, num_classes, *size, out)

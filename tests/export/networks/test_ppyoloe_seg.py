@@ -348,3 +348,14 @@ def test_full_size_80_classes_lite_matches_paddle_and_reference(tmp_path):
     assert edge[2].shape[1:] == (160, 160)
     assert assert_same_detections(reference, edge, feeds, image.shape[:2], spec) >= 0.99
     assert assert_same_detections(reference, lite, feeds, image.shape[:2], spec) >= 0.99
+
+
+def test_build_network_dispatches_on_the_model_name(tmp_path):
+    from export.networks import build_network
+
+    net = build_network("PP-YOLOE_seg-S", num_classes=SMALL_CLASSES, input_size=SMALL, graph="reference")
+    assert isinstance(net, PPYOLOESeg) and net.graph == "reference" and net.num_classes == SMALL_CLASSES
+    with pytest.raises(ConfigError, match="PP-YOLOE_seg-S"):
+        build_network("PP-YOLOE_plus-S")
+    with pytest.raises(ConfigError, match="one label per class"):
+        export_ppyoloe_seg(tmp_path / "x", num_classes=2, labels=["only-one"], input_size=SMALL)
