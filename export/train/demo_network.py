@@ -11,17 +11,21 @@ export use this function with the same `DemoArch` (kept beside the weights).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence, Tuple
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from edge.errors import ModelError
 from export.networks.cspresnet import CSPResNet
 from export.networks.custom_pan import CustomCSPPAN
 from export.networks.ppyoloe_seg import PPYOLOESeg
 from export.networks.ppyoloe_seg_head import PPYOLOEInsHead
+from export.networks.weights import load_weights
 from export.train.losses import RawHeadOutputs
 
 FPN_STRIDES = (32, 16, 8)
@@ -95,3 +99,19 @@ def anchor_points(input_size: Sequence[int], strides: Sequence[int] = FPN_STRIDE
         points.append(np.stack([(xs.ravel() + offset) * stride, (ys.ravel() + offset) * stride], axis=1))
         stride_list.append(np.full(h * w, stride, np.float32))
     return np.concatenate(points), np.concatenate(stride_list)
+
+
+def load_demo_model(model_dir: "str | Path", graph: str = "reference") -> Tuple[PPYOLOESeg, list]:
+    """(network in eval mode with the trained weights, labels) from a training output folder
+    (`model.json` + `model.pdparams`, as export.train.train_demo writes them)."""
+    model_dir = Path(model_dir)
+    meta_path, weights_path = model_dir / "model.json", model_dir / "model.pdparams"
+    if not meta_path.is_file() or not weights_path.is_file():
+        raise ModelError(f"{model_dir} lacks model.json or model.pdparams; train with "
+                         "python -m export.train.train_demo --out <dir> first")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    arch = DemoArch(**{**meta["arch"], "input_size": tuple(meta["arch"]["input_size"])})
+    net = build_demo_network(arch, graph=graph)
+    load_weights(net, str(weights_path))
+    net.eval()
+    return net, list(meta["labels"])

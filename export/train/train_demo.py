@@ -31,7 +31,7 @@ from export.dataset import CATEGORY_NAMES, generate_splits
 from export.train.assigner import assign
 from export.train.data import CocoSegmentation
 from export.train.demo_network import (DemoArch, anchor_points, build_demo_network, init_head_for_training,
-                                       raw_head_outputs)
+                                       load_demo_model, raw_head_outputs)
 from export.train.losses import compute_losses, decode_distances
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class TrainConfig:
     seed: int = 0
-    input_size: Tuple[int, int] = (256, 256)
+    input_size: Tuple[int, int] = (192, 192)
     width_mult: float = 0.25
     depth_mult: float = 0.33
     num_protos: int = 32
@@ -51,7 +51,7 @@ class TrainConfig:
     image_size: Tuple[int, int] = (320, 320)
     # optimisation
     batch_size: int = 8
-    steps: int = 3000
+    steps: int = 2400
     lr: float = 2e-3
     weight_decay: float = 5e-4
     warmup_steps: int = 200
@@ -59,7 +59,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     # bookkeeping
     log_every: int = 20
-    eval_every: int = 1000
+    eval_every: int = 800
     eval_images: int = 200
     eval_threshold: float = 0.05
     labels: Sequence[str] = field(default_factory=lambda: list(CATEGORY_NAMES))
@@ -167,6 +167,14 @@ def evaluate_network(net, dataset: CocoSegmentation, labels: Sequence[str], thre
     return evaluate(predictions, gt, labels=labels)
 
 
+def evaluate_saved(model_dir: "str | Path", annotations: "str | Path", threshold: float = 0.05,
+                   limit: Optional[int] = None) -> Dict[str, Any]:
+    """Box / mask AP of a training output folder's weights on a COCO split (e.g. <data>/val/annotations.json)."""
+    net, labels = load_demo_model(model_dir)
+    dataset = CocoSegmentation(annotations, net.input_size, labels)
+    return evaluate_network(net, dataset, labels, threshold, limit)
+
+
 def _summary(report: Dict[str, Any]) -> Dict[str, float]:
     return {f"{kind}_{key}": round(report[kind][key], 4) for kind in ("bbox", "segm") for key in ("AP", "AP50", "AP75")}
 
@@ -255,8 +263,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--out", default="output/demo_train")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop early (still evaluates and saves)")
     parser.add_argument("--steps", type=int, default=None, help="override the config's step count")
+    parser.add_argument("--evaluate", metavar="MODEL_DIR", default=None,
+                        help="do not train: evaluate MODEL_DIR (model.json + model.pdparams) on <data>/val")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)  # paddle sets its own
+    if args.evaluate:
+        report = evaluate_saved(args.evaluate, Path(args.data) / "val" / "annotations.json")
+        logger.info("val: %s; per-class mask AP %s", json.dumps(_summary(report)), report["segm"]["per_class"])
+        return
     config = TrainConfig.from_yaml(args.config)
     if args.steps is not None:
         config.steps = args.steps

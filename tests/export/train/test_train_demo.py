@@ -12,7 +12,8 @@ from export.networks.weights import load_weights
 from export.train.demo_network import (DemoArch, anchor_points, build_demo_network, init_head_for_training,
                                        raw_head_outputs)
 from export.train.losses import decode_distances
-from export.train.train_demo import TrainConfig, learning_rate, train
+from edge.errors import ModelError
+from export.train.train_demo import TrainConfig, evaluate_saved, learning_rate, train
 
 TINY = DemoArch(num_classes=3, input_size=(64, 96), width_mult=0.125, depth_mult=0.33, num_protos=8)
 
@@ -63,3 +64,7 @@ def test_tiny_training_run_saves_loadable_weights_and_a_log(tmp_path):
     saved = json.loads((tmp_path / "out" / "model.json").read_text())
     arch = DemoArch(**{**saved["arch"], "input_size": tuple(saved["arch"]["input_size"])})
     load_weights(build_demo_network(arch), str(tmp_path / "out" / "model.pdparams"))  # strict: every key, every shape
+    report = evaluate_saved(tmp_path / "out", tmp_path / "data" / "val" / "annotations.json")
+    assert report["segm"]["AP"] == pytest.approx(summary["val"]["segm_AP"], abs=1e-4)  # the EMA weights were saved
+    with pytest.raises(ModelError, match="model.json"):
+        evaluate_saved(tmp_path, tmp_path / "data" / "val" / "annotations.json")
