@@ -150,7 +150,10 @@ def model_op_support(model_dir, target: str = "arm", timeout_s: float = 300.0) -
 
 
 def _parse_op_table(text: str) -> Dict[str, bool]:
-    """Parse opt's "OPs in the input model include:" table; a row with no `Y` has no kernel."""
+    """Parse opt's "OPs in the input model include:" table; a row with no `Y` has no kernel.
+
+    Ops Lite has never heard of are missing from the table; opt names them in a line
+    "These unsupported ops are: 'a', 'b'." (and then aborts, hence no exit-code check)."""
     table: Dict[str, bool] = {}
     lines = text.splitlines()
     for i, line in enumerate(lines):
@@ -161,6 +164,10 @@ def _parse_op_table(text: str) -> Dict[str, bool]:
                     break
                 table[cells[0]] = len(cells) > 1
             break
+    # Ops Lite does not know at all are left out of the table and listed in an error line instead.
+    for listed in re.findall(r"These unsupported ops are: (.*)", text):
+        for op in re.findall(r"'(\w+)'", listed):
+            table[op] = False
     return table
 
 

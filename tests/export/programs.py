@@ -122,6 +122,13 @@ class ZeroDimParameter(nn.Layer):
         return x * self.scale
 
 
+class Erfinv(nn.Layer):
+    """erfinv: an op Paddle Lite 2.13 has no kernel for on any target, and no rewrite fixes."""
+
+    def forward(self, x):
+        return paddle.erfinv(x * 0.5)
+
+
 class DeformableWeights(nn.Layer):
     """reshape2 -> transpose2(0, 2, 1, 3, 4) -> reshape2, as in Mask-RT-DETR's deformable attention.
 

@@ -115,6 +115,16 @@ def test_unsupported_op_is_named_and_nothing_is_written(tmp_path: Path):
     assert list(out.iterdir()) == []
 
 
+def test_op_without_any_lite_kernel_is_named(tmp_path: Path):
+    source = programs.save_legacy(programs.Erfinv(), tmp_path / "erfinv", [2, 4])
+    with pytest.raises(ExportError) as failure:
+        optimize(source, tmp_path / "out" / "erfinv", target="x86")
+    message = str(failure.value)
+    assert "ops with no Lite kernel for x86: erfinv" in message, message
+    assert "compat rewrites" not in message  # nothing the compat stage could do
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_segfault_becomes_an_error_mentioning_the_crash(tmp_path: Path):
     """flatten (no XShape) -> matmul_v2 without the compat pass: opt segfaults on x86."""
     source = programs.save_legacy(programs.FlattenLinear(), tmp_path / "flat", [1, 4, 4, 4])
