@@ -115,3 +115,15 @@ def load_demo_model(model_dir: "str | Path", graph: str = "reference") -> Tuple[
     load_weights(net, str(weights_path))
     net.eval()
     return net, list(meta["labels"])
+
+
+def save_demo_inference_dir(model_dir: "str | Path", out_dir: "str | Path", graph: str = "edge",
+                            model_name: str = "PP-YOLOE_seg-demo") -> Path:
+    """The trained demo model as a legacy inference directory + inference.yml (edge graph by default),
+    ready for the export chain (compat -> quantize -> optimize -> bundle) and the `paddle` backend."""
+    from export.networks.ppyoloe_seg import ppyoloe_seg_spec
+    from export.program import save_inference_dir
+
+    net, labels = load_demo_model(model_dir, graph=graph)
+    spec = ppyoloe_seg_spec(graph, labels, net.input_size, model_name=model_name)
+    return save_inference_dir(net, Path(out_dir), spec, net.input_size)

@@ -10,7 +10,7 @@ import paddle
 
 from export.networks.weights import load_weights
 from export.train.demo_network import (DemoArch, anchor_points, build_demo_network, init_head_for_training,
-                                       raw_head_outputs)
+                                       raw_head_outputs, save_demo_inference_dir)
 from export.train.losses import decode_distances
 from edge.errors import ModelError
 from export.train.train_demo import TrainConfig, evaluate_saved, learning_rate, train
@@ -50,21 +50,42 @@ def test_learning_rate_warms_up_then_decays():
     assert all(a >= b for a, b in zip(rates[10:], rates[11:])) and rates[-1] < 0.1
 
 
-def test_tiny_training_run_saves_loadable_weights_and_a_log(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_run")
     config = TrainConfig(input_size=(64, 64), width_mult=0.125, num_protos=8, n_train=8, n_val=3, n_calib=1,
                          image_size=(64, 64), batch_size=4, steps=4, warmup_steps=2, log_every=2, eval_every=4,
                          eval_images=3)
-    summary = train(config, tmp_path / "data", tmp_path / "out")
-    assert (tmp_path / "data" / "calib" / "annotations.json").is_file()
-    records = [json.loads(line) for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
+    return root, train(config, root / "data", root / "out")
+
+
+def test_tiny_training_run_saves_loadable_weights_and_a_log(tiny_run):
+    root, summary = tiny_run
+    assert (root / "data" / "calib" / "annotations.json").is_file()
+    records = [json.loads(line) for line in (root / "out" / "log.jsonl").read_text().splitlines()]
     steps = [r for r in records if "total" in r]
     assert [r["step"] for r in steps] == [2, 4]
     assert all(np.isfinite(r[k]) for r in steps for k in ("cls", "iou", "dfl", "mask", "total"))
     assert "segm_AP" in records[-1]["eval"] and summary["val"] == records[-1]["eval"]
-    saved = json.loads((tmp_path / "out" / "model.json").read_text())
+    saved = json.loads((root / "out" / "model.json").read_text())
     arch = DemoArch(**{**saved["arch"], "input_size": tuple(saved["arch"]["input_size"])})
-    load_weights(build_demo_network(arch), str(tmp_path / "out" / "model.pdparams"))  # strict: every key, every shape
-    report = evaluate_saved(tmp_path / "out", tmp_path / "data" / "val" / "annotations.json")
+    load_weights(build_demo_network(arch), str(root / "out" / "model.pdparams"))  # strict: every key, every shape
+    report = evaluate_saved(root / "out", root / "data" / "val" / "annotations.json")
     assert report["segm"]["AP"] == pytest.approx(summary["val"]["segm_AP"], abs=1e-4)  # the EMA weights were saved
     with pytest.raises(ModelError, match="model.json"):
-        evaluate_saved(tmp_path, tmp_path / "data" / "val" / "annotations.json")
+        evaluate_saved(root, root / "data" / "val" / "annotations.json")
+
+
+def test_trained_model_exports_and_runs_in_the_runtime(tiny_run):
+    """train -> edge-graph inference dir -> `paddle` backend + runtime post-processing -> COCO eval."""
+    from edge.evaluate import evaluate_predictor
+    from edge.models import open_model_dir
+    from edge.pipeline import LocalPredictor
+
+    root, _ = tiny_run
+    inference_dir = save_demo_inference_dir(root / "out", root / "inference")
+    model = open_model_dir(inference_dir)
+    assert model.spec.labels == ["circle", "rectangle", "triangle", "star", "ring"]
+    assert model.spec.mask_layout.kind == "lowres"
+    report = evaluate_predictor(LocalPredictor(model, backend="paddle"), root / "data" / "val" / "annotations.json")
+    assert report["num_images"] == 3 and 0.0 <= report["segm"]["AP"] <= 1.0
