@@ -30,6 +30,9 @@ Public interface (used by `edge export`):
         conv2d / fc / matmul kernels with precision "int8".
 
     nb_lite_version(nb_path) -> str    the Lite version string stored in a `.nb` header.
+
+    precision_label(weight_only_quant=None, fp16=False) -> str
+        Words for what the options do, for logs / the manifest / the CLI report.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -237,6 +241,16 @@ def _diagnose(model_dir: Path, target: str, log: str, timeout_s: float) -> List[
     return reasons
 
 
+def precision_label(weight_only_quant: Optional[str] = None, fp16: bool = False) -> str:
+    """What opt's options make of the model, in words for logs, reports and manifests."""
+    if weight_only_quant:
+        return (f"weight-only {weight_only_quant}: weights stored as {weight_only_quant}, dequantized to FP32 "
+                "at load, FP32 compute (not int8 inference)")
+    if fp16:
+        return "fp16 kernels (ARMv8.2 CPUs with fp16 arithmetic)"
+    return "as the program is (FP32, or int8 where the program was PTQ-quantized)"
+
+
 def optimize(model_dir, out_file_stem, target: str = "arm", *, weight_only_quant: Optional[str] = None,
              fp16: bool = False, timeout_s: float = 1800.0) -> Path:
     """Convert a legacy inference directory to `<out_file_stem>.nb` for `target`; returns the `.nb` path."""
@@ -252,9 +266,7 @@ def optimize(model_dir, out_file_stem, target: str = "arm", *, weight_only_quant
     except OSError as exc:
         raise ExportError(f"cannot create output directory {out_dir}: {exc}") from exc
     final = out_file_stem.with_name(out_file_stem.name + ".nb")
-    label = f"{target}" + (f", weight-only {weight_only_quant} (FP32 compute)" if weight_only_quant else "") + (
-        ", fp16 (ARMv8.2)" if fp16 else "")
-    logger.info("optimizing %s for %s -> %s", model_dir, label, final)
+    logger.info("optimizing %s for %s (%s) -> %s", model_dir, target, precision_label(weight_only_quant, fp16), final)
 
     with tempfile.TemporaryDirectory(prefix="edge-opt-") as scratch:
         files = _model_files(model_dir, Path(scratch))
@@ -284,9 +296,7 @@ def optimize(model_dir, out_file_stem, target: str = "arm", *, weight_only_quant
                 )
             os.replace(staged_nb, final)
         finally:
-            for leftover in staging.glob("*"):
-                leftover.unlink()
-            staging.rmdir()
+            shutil.rmtree(staging, ignore_errors=True)
     logger.info("wrote %s (%.1f MB)", final, final.stat().st_size / 1e6)
     return final
 

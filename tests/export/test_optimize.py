@@ -10,7 +10,7 @@ import pytest
 import programs
 from edge.errors import ExportError
 from export.compat import apply_compat_passes
-from export.optimize import kernel_summary, model_op_support, nb_kernels, nb_lite_version, optimize
+from export.optimize import kernel_summary, model_op_support, nb_kernels, nb_lite_version, optimize, precision_label
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,7 @@ def test_weight_only_int8_is_smaller_but_float_compute(tmp_path: Path):
     weight_only = optimize(fixed, tmp_path / "wq", target="arm", weight_only_quant="int8")
     assert weight_only.stat().st_size < plain.stat().st_size
     assert not any(k.precision == "int8" for k in nb_kernels(weight_only)), "weight-only quantization is not int8 compute"
+    assert "not int8 inference" in precision_label("int8")
 
 
 _PTQ = r"""
