@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import paddle
 import paddle.nn as nn
@@ -101,7 +101,7 @@ def build_ppyoloe_seg(num_classes: int = 80, input_size: Sequence[int] = (640, 6
     return net
 
 
-def default_labels(num_classes: int) -> list:
+def default_labels(num_classes: int) -> List[str]:
     """COCO's 80 names for an 80-class model, otherwise class_0 .. class_{n-1}."""
     return list(COCO_LABELS) if num_classes == len(COCO_LABELS) else [f"class_{i}" for i in range(num_classes)]
 

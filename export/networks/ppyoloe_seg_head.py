@@ -7,7 +7,7 @@ the decoded, un-suppressed head outputs; NMS and masks live in ppyoloe_seg_post.
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import NamedTuple, Sequence, Tuple
 
 import paddle
 import paddle.nn as nn
