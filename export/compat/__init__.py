@@ -42,8 +42,9 @@ The passes, and what goes wrong without them (measured with Paddle 3.0.0 legacy 
     bmm_to_matmul_v2            bmm -> matmul_v2. Without: opt aborts (`No kernels found for bmm`).
     bool_mul_to_logical_and     bool*bool elementwise_mul -> logical_and. Without: opt aborts
                                 (`Can't find a 'calib' kernel ... elementwise_mul`).
-    add_missing_xshape          flatten_contiguous_range / flatten2 get an XShape output. Without:
-                                opt segfaults on x86 for flatten -> matmul_v2 (arm converts).
+    add_missing_xshape          flatten_contiguous_range / flatten2 / reshape2 get an XShape output.
+                                Without: opt segfaults on x86 for flatten -> matmul_v2 (arm
+                                converts); opt aborts on a reshape2 without XShape (arm and x86).
                                 NOT applied to transpose2 / squeeze2 / ...: a transpose2 with
                                 XShape completes Lite's shuffle_channel pattern and Mask-RT-DETR's
                                 deformable attention is misfused (run() crashes).

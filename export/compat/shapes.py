@@ -8,19 +8,24 @@ from export.compat.desc import (
     unique_name,
 )
 
-# Only the flatten ops get an XShape back. Adding it to reshape2 / transpose2 as well is harmful:
-# Lite's shuffle_channel fuser matches reshape2 -> transpose2(0,2,1,..) -> reshape2 only when all
-# three have XShape, and then fuses non-shuffle patterns too (Mask-RT-DETR's deformable attention:
-# wrong shapes, `Wrong broadcast type` abort at run time; measured).
-XSHAPE_OPS = ("flatten_contiguous_range", "flatten2")
+# Ops that get an XShape back: the flatten ops (opt segfaults without it) and reshape2 (opt aborts
+# in `OpDesc::Output` without it; Paddle's jit.save keeps it, programs re-saved after PTQ may not).
+# NOT transpose2 (nor squeeze2 / unsqueeze2, which convert fine without): Lite's shuffle_channel
+# fuser matches reshape2 -> transpose2(0,2,1,..) -> reshape2 only when all three have XShape, and
+# then also fuses patterns that are no channel shuffle (Mask-RT-DETR's deformable attention:
+# wrong shapes, run() crashes; measured). Paddle 3 saves transpose2 without XShape, which keeps
+# that fuser off.
+XSHAPE_OPS = ("flatten_contiguous_range", "flatten2", "reshape2")
 
 
 def add_missing_xshape(program: ProgramDesc, op_types: Sequence[str] = XSHAPE_OPS) -> List[str]:
-    """Give flatten ops without an `XShape` output a dummy one (+ var desc).
+    """Give flatten / reshape2 ops without an `XShape` output a dummy one (+ var desc).
 
-    Paddle 3.x inference saves drop XShape (only training needs it). Lite 2.13's flatten + fc
-    fusion assumes it exists: flatten_contiguous_range followed by matmul_v2 / fc makes opt
-    segfault on x86 with no message. The var's dims are [0] + input dims, as Paddle wrote them.
+    Paddle 3.x inference saves drop XShape (only training needs it). Lite 2.13 assumes it exists:
+    flatten_contiguous_range followed by matmul_v2 / fc makes opt segfault on x86 with no
+    message, and a reshape2 without XShape makes opt abort (`op_desc.cc:63 Output Check failed`).
+    The var's dims are [0] + input dims, as Paddle wrote them. See XSHAPE_OPS for why transpose2
+    is left alone.
     """
     changes = []
     for block_idx, op in iter_ops(program):

@@ -42,6 +42,17 @@ class FlattenLinear(nn.Layer):
         return self.linear(x.flatten(1))
 
 
+class ReshapeLinear(nn.Layer):
+    """reshape2 -> matmul_v2; unsqueeze2 / squeeze2 (saved without XShape, which Lite accepts)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4 * 4 * 4, 5)
+
+    def forward(self, x):
+        return self.linear(x.reshape([1, 64])) + x.unsqueeze(0).squeeze(0).mean()
+
+
 class Swish(nn.Layer):
     """swish saved without a beta attribute."""
 

@@ -112,6 +112,38 @@ def test_transpose2_gets_no_xshape_because_lite_would_misfuse_it(tmp_path: Path)
     assert run.returncode < 0, f"misfused program did not crash: exit {run.returncode}"
 
 
+def test_reshape2_without_xshape_gets_one(tmp_path: Path):
+    """Paddle's jit.save keeps reshape2's XShape, so this program is made by removing it from a
+    real save (programs re-saved after PTQ can lack it). Without the pass opt aborts."""
+    source = programs.save_legacy(programs.ReshapeLinear(), tmp_path / "source", [1, 4, 4, 4])
+    x = _input([1, 4, 4, 4])
+    reference = programs.run_paddle(source, x)
+    program = read_program(source / "inference.pdmodel")
+    stripped = 0
+    for op in program.blocks[0].ops:
+        kept = [slot for slot in op.outputs if not (op.type == "reshape2" and slot.parameter == "XShape")]
+        if len(kept) != len(op.outputs):
+            copies = [fp.OpDesc.Var() for _ in kept]
+            for copy, slot in zip(copies, kept):
+                copy.CopyFrom(slot)
+            del op.outputs[:]
+            op.outputs.extend(copies)
+            stripped += 1
+    assert stripped == 1
+    no_xshape = tmp_path / "no_xshape"
+    no_xshape.mkdir()
+    (no_xshape / "inference.pdmodel").write_bytes(program.SerializeToString())
+    (no_xshape / "inference.pdiparams").write_bytes((source / "inference.pdiparams").read_bytes())
+
+    with pytest.raises(ExportError, match="SIGABRT"):
+        optimize(no_xshape, tmp_path / "out" / "without", target="x86")
+    report = apply_compat_passes(no_xshape, tmp_path / "fixed")
+    assert any(line.startswith("reshape2") for line in report.changes["add_missing_xshape"])
+    run = programs.run_lite(optimize(tmp_path / "fixed", tmp_path / "out" / "fixed", target="x86"), x)
+    assert run.ok, run.log[-2000:]
+    assert programs.max_abs_diff(reference, run.outputs) <= TOLERANCE
+
+
 def test_zero_dim_parameter_becomes_one_dim(tmp_path: Path):
     """A 0-D parameter does NOT break Lite 2.13rc0 (measured: converts and matches without the
     pass); `zero_dim_params_to_one_dim` keeps the params file consistent with the [1] var desc."""
