@@ -75,7 +75,7 @@ def paste_mask(mask: np.ndarray, coordinate: Sequence[float], hw: Tuple[int, int
     cy0, cx0 = max(y0, 0), max(x0, 0)
     cy1, cx1 = min(y0 + mask.shape[0], h), min(x0 + mask.shape[1], w)
     if cy1 > cy0 and cx1 > cx0:
-        canvas[cy0:cy1, cx0:cx1] = mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] > 0
+        canvas[cy0:cy1, cx0:cx1] = mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] >= 0.5  # 0/1, bool or probabilities
     return canvas
 
 

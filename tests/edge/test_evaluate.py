@@ -105,6 +105,8 @@ def test_paste_mask_puts_the_crop_back_and_clips_at_the_border():
     assert canvas.shape == (8, 5) and canvas.sum() == 4 * 4
     assert canvas[3:7, 1:5].all() and not canvas[:3].any()
     assert paste_mask(crop, (-3, -2, 3, 2), (8, 8)).sum() == 2 * 3
+    probabilities = np.array([[0.2, 0.7], [0.5, 0.49]], np.float32)
+    np.testing.assert_array_equal(paste_mask(probabilities, (0, 0, 2, 2), (2, 2)), [[0, 1], [1, 0]])
 
 
 def test_results_to_coco_rows(gt_path):
