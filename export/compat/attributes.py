@@ -6,7 +6,7 @@ from typing import List
 from export.compat.desc import AttrType, ProgramDesc, VarType, find_var, get_attr, io_map, iter_ops, set_attr
 
 # Lite 2.13's assign_value / set_value read typed value lists (Paddle <= 2.5's attributes).
-# dtype -> (attribute name, attribute type, Scalar field).  bool_values is INTS in Lite.
+# dtype -> (attribute name, attribute type, value converter). bool_values is INTS in Lite.
 _TYPED_VALUE_ATTRS = {
     VarType.FP32: ("fp32_values", AttrType.FLOATS, float),
     VarType.INT32: ("int32_values", AttrType.INTS, int),
@@ -34,13 +34,14 @@ def scalars_to_typed_lists(program: ProgramDesc) -> List[str]:
     """assign_value / set_value `values` (attribute type SCALARS) -> fp32_values / int32_values / ...
 
     Paddle 3.x stores the constants as SCALARS (attribute type 17), which Lite 2.13 does not know:
-    the op loads with no values and fails its shape check at run time (`op_->CheckShape()`).
+    assign_value loads with no values and fails its shape check at run time
+    (`op_->CheckShape()`); set_value runs but never writes its constant (silently wrong output).
     The typed list is added *next to* `values`: Lite 2.13rc0 ignores the SCALARS attribute
     (measured: opt for x86 and arm and the x86 run succeed with both present), and keeping it
     leaves the rewritten program runnable by Paddle Inference, which needs `values`.
     """
     changes = []
-    for block_idx, op in iter_ops(program):
+    for _, op in iter_ops(program):
         if op.type not in _SCALAR_OPS:
             continue
         values = get_attr(op, "values")

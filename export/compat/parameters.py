@@ -6,7 +6,7 @@ from typing import Dict, List
 import numpy as np
 
 from export.compat.desc import (
-    AttrType, ProgramDesc, VarType, add_tensor_var, new_op, rename_input, set_attr, unique_name, insert_op,
+    AttrType, ProgramDesc, VarType, add_tensor_var, insert_op, new_op, rename_input, set_attr, unique_name,
 )
 
 
