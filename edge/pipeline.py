@@ -10,12 +10,12 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from .config import PIPELINE_NAME, check_threshold, load_config, module_config
-from .errors import BackendError, ConfigError, EdgeError, InputError, ModelError, RemoteError
+from .errors import BackendError, ConfigError, ModelError, RemoteError
 from .models import LocalModel, official_model_dir, open_model_dir
 from .postprocess import Detections, postprocess
 from .preprocess import Preprocessor

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from edge.errors import ExportError
 
@@ -54,17 +54,9 @@ def demo_source(calib_count: int = 32) -> Source:
                   input_size=tuple(info["arch"]["input_size"]), calib_dir=calib)
 
 
-def export_demo(out_dir: Path, graph: str = "edge", weights: Optional[Path] = None) -> Path:
-    """Save the demo network with its weights as a legacy inference directory."""
-    from .networks.ppyoloe_seg import ppyoloe_seg_spec
-    from .networks.weights import load_weights
-    from .program import save_inference_dir
-    from .train.demo_network import DemoArch, build_demo_network
+def export_demo(out_dir: Path, graph: str = "edge") -> Path:
+    """Save the shipped demo network with its weights as a legacy inference directory."""
+    from .train.demo_network import save_demo_inference_dir
 
-    info = demo_info()
-    arch = DemoArch(**{**info["arch"], "input_size": tuple(info["arch"]["input_size"])})
-    net = build_demo_network(arch, graph=graph)
-    load_weights(net, weights or DEMO_DIR / WEIGHTS_FILE)
-    net.eval()
-    spec = ppyoloe_seg_spec(graph, info["labels"], arch.input_size, model_name=DEMO_MODEL)
-    return save_inference_dir(net, Path(out_dir), spec, arch.input_size)
+    demo_info()  # a clear error when the shipped files are missing
+    return save_demo_inference_dir(DEMO_DIR, out_dir, graph=graph, model_name=DEMO_MODEL)

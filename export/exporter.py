@@ -57,7 +57,7 @@ def _rebuild(source: Source, out_dir: Path, graph: str) -> Path:
     if source.arch == DEMO_MODEL:
         from .demo import export_demo
 
-        return export_demo(out_dir, graph=graph, weights=source.weights)
+        return export_demo(out_dir, graph=graph)
     common = dict(graph=graph, num_classes=len(source.labels), labels=source.labels,
                   input_size=tuple(source.input_size), weights=source.weights, model_name=source.model_name)
     if source.arch == "PP-YOLOE_seg-S":

@@ -1,7 +1,6 @@
 """The lite and paddle backends on the stand-in network: same answers, clear errors."""
 import logging
 
-import cv2
 import numpy as np
 import pytest
 

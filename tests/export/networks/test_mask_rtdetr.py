@@ -24,6 +24,7 @@ from export.compat import pending_rewrites
 from export.networks.mask_rtdetr import MaskRTDETR, build_mask_rtdetr, export_mask_rtdetr
 from export.networks.weights import load_weights, read_layout_tsv, state_dict_layout
 from export.optimize import nb_kernels, optimize
+from seeded_weights import random_weights
 
 LAYOUT_TSV = Path(__file__).resolve().parents[2] / "data" / "ppdet_params" / "Mask-RT-DETR-S.tsv"
 SMALL = (128, 128)
@@ -34,27 +35,6 @@ MIN_MASK_AGREEMENT = 0.99
 
 # (original height, original width) of the test images: landscape and portrait
 ORIGINAL_SIZES = [(100, 150), (180, 96)]
-
-
-def random_weights(net: paddle.nn.Layer, seed: int) -> Dict[str, np.ndarray]:
-    """Seeded weights with sane scales (fan-in scaled, BN statistics positive) so activations stay finite."""
-    rng = np.random.default_rng(seed)
-    state = {}
-    for name, tensor in net.state_dict().items():
-        shape = tuple(tensor.shape)
-        if name.endswith("_variance"):
-            value = rng.uniform(0.5, 2.0, shape)
-        elif name.endswith("_mean"):
-            value = rng.normal(0.0, 0.1, shape)
-        elif len(shape) == 1 and name.endswith(".weight"):  # 1-D weights are batch/layer-norm scales
-            value = rng.uniform(0.5, 1.5, shape)
-        elif len(shape) <= 1:
-            value = rng.normal(0.0, 0.1, shape)
-        else:
-            fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
-            value = rng.normal(0.0, 1.0 / np.sqrt(fan_in), shape)
-        state[name] = value.astype("float32")
-    return state
 
 
 def make_feeds(original: Tuple[int, int], input_size: Tuple[int, int], seed: int) -> Dict[str, np.ndarray]:
