@@ -1,6 +1,8 @@
 """Benchmarks run with `make bench` (timed) and, once each untimed, in `make test` (smoke)."""
 from pathlib import Path
 
+import export  # noqa: F401  (legacy-program mode before anything imports paddle)
+
 import cv2
 import numpy as np
 import pytest
