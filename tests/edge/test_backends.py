@@ -96,3 +96,34 @@ def test_truncated_nb_fails_with_a_clear_error_and_the_process_survives(standin_
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(BackendError, match="could not load"):
         LiteBackend(cut)
+
+
+PIR_SAVE = r"""
+import sys
+from export.networks.standin import StandInSeg, standin_spec
+import paddle
+from edge.spec import ModelSpec
+paddle.seed(0)
+layer = StandInSeg(3, (64, 64), "edge")
+layer.eval()
+spec = [paddle.static.InputSpec([1, 2], "float32", "im_shape"), paddle.static.InputSpec([1, 3, 64, 64], "float32", "image"),
+        paddle.static.InputSpec([1, 2], "float32", "scale_factor")]
+paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), sys.argv[1] + "/inference")
+standin_spec("edge", (64, 64), ["class0", "class1", "class2"]).write_inference_yml(sys.argv[1] + "/inference.yml")
+"""
+
+
+def test_paddle_backend_runs_pir_programs(standin_edge, tmp_path, photo):
+    """Official PaddleX 3 models are PIR `inference.json`: the server path runs them (saved with PIR on)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FLAGS_enable_pir_api": "1"}
+    subprocess.run([sys.executable, "-c", PIR_SAVE, str(tmp_path)], check=True, env=env, capture_output=True)
+    assert (tmp_path / "inference.json").exists() and not (tmp_path / "inference.pdmodel").exists()
+    pir = list(pipeline_for(tmp_path).predict(photo))[0]
+    legacy = list(pipeline_for(standin_edge.inference_dir).predict(photo))[0]
+    assert [b["cls_id"] for b in pir["boxes"]] == [b["cls_id"] for b in legacy["boxes"]]
+    for a, b in zip(pir["boxes"], legacy["boxes"]):
+        np.testing.assert_allclose(a["coordinate"], b["coordinate"], atol=1e-4)
