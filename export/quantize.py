@@ -15,7 +15,15 @@ temporary directory, then renamed). Returns the calibration record that goes int
 
     {"scheme": "int8-ptq", "algo", "count", "sha256", "images", "batch_nums",
      "quantizable_op_types", "quantized_ops": {type: count}, "kept_float": [{"type", "output"}],
-     "weight_bits": 8, "activation_bits": 8, "seconds"}
+     "weight_bits": 8, "activation_bits": 8, "format", "compat_passes", "seconds"}
+
+``preprocess(image_bgr: np.ndarray HxWx3 uint8) -> {feed name: array}`` makes the feeds; the
+default is the runtime's ``edge.preprocess.Preprocessor`` built from ``model_dir/inference.yml``,
+so calibration sees exactly what inference will. ``algo``: one of ``ALGOS`` (``DEFAULT_ALGO`` =
+"avg"; "min_max" is refused: Paddle writes it as op attributes, not quantize ops). Fewer than
+``min_images`` images log a warning. Also public: ``list_calibration_images(folder, count)``,
+``calibration_hash(images)``, ``count_quantized_ops(model_file)``, ``select_float_ops(...)``,
+``DEFAULT_CALIB_DIR`` (the shipped images).
 
 ``sha256`` hashes the sorted list of the images' own sha256 digests, so it depends on the
 image set only (not on file names or order).
