@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--int8", action="store_true", help="calibrated post-training INT8 (real int8 kernels on ARM)")
     q.add_argument("--calib", type=Path, help="calibration image directory (default: shipped images)")
     q.add_argument("--calib-count", type=int, default=32, help="calibration images used (default 32)")
-    q.add_argument("--algo", default="avg", choices=["avg", "KL", "hist", "mse", "abs_max", "min_max"])
+    q.add_argument("--algo", default="avg", choices=["avg", "KL", "hist", "mse", "abs_max"],
+                   help="calibration algorithm (default avg; see export/quantize.py)")
     q.add_argument("--fp16", action="store_true", help="FP16 kernels (ARMv8.2 CPUs)")
     q.add_argument("--weight-only", choices=["int8", "int16"], help="weight-only quantization: smaller file, FP32 compute")
     e.add_argument("--out", default="edge_models", help="output root (default ./edge_models)")

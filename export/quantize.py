@@ -134,12 +134,19 @@ def select_float_ops(
     for op in quantizable:
         if wanted.intersection(op.output_arg_names):
             keep[id(op)] = op
+    persistable = {v.name for v in program.list_vars() if v.persistable}
     if auto_keep_head:
-        persistable = {v.name for v in program.list_vars() if v.persistable}
         for op in quantizable:
             if not any(n in persistable for n in op.input_arg_names):
                 keep[id(op)] = op  # activation x activation
         for op in _last_quantizable_before_outputs(ops, fetch_names, quantizable_op_types):
+            keep[id(op)] = op
+    # A weight shared by a float op and a quantized op would be saved as int8 and then read as
+    # float by the float op (Mask-RT-DETR shares a Linear between query selection and the decoder):
+    # every op that shares a weight with a float op stays float too.
+    float_weights = {n for op in keep.values() for n in op.input_arg_names if n in persistable}
+    for op in quantizable:
+        if float_weights.intersection(op.input_arg_names):
             keep[id(op)] = op
     return [op for op in ops if id(op) in keep]
 

@@ -288,3 +288,32 @@ def test_head_selection_stops_at_shape_only_ops_and_keeps_activation_products():
             assert IrGraph.link_to is not originals[0]
             raise RuntimeError("a failing pass")
     assert (IrGraph.link_to, IrGraph.update_input_link) == originals, "IrGraph restored after the passes"
+
+
+class SharedHeadConv(nn.Layer):
+    """One conv used twice: inside the body (quantized) and as the last op before an output (kept float)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2D(3, 8, 3, padding=1)
+        self.shared = nn.Conv2D(8, 8, 3, padding=1)
+
+    def forward(self, im_shape, image, scale_factor):
+        body = F.relu(self.shared(F.relu(self.stem(image))))
+        out = self.shared(body)  # the head's last quantizable op: kept float, same weight
+        return out * (im_shape / scale_factor).mean(), out.mean(axis=[2, 3]), F.sigmoid(out)
+
+
+def test_weight_shared_with_a_float_op_stays_float(workdir, calib_images):
+    """Regression: Mask-RT-DETR shares a Linear between a quantized and a float op; PTQ then stored
+    the weight as int8 and the float op failed ("data type int8 ... float32") in Paddle Inference."""
+    paddle.seed(3)
+    model = save_inference_dir(SharedHeadConv(), workdir / "shared_fp32", SPEC, (SIZE, SIZE))
+    paddle.disable_static()
+    out = workdir / "shared_int8"
+    record = quantize(model, out, calib_images[:2], min_images=1)
+    assert record["kept_float"], "the shared conv must be kept float"
+    feeds = Preprocessor(SPEC)(cv2.imread(str(calib_images[0])))
+    fp32 = create_backend("paddle", model).run(feeds)
+    int8 = create_backend("paddle", out).run(feeds)  # raised before the fix
+    assert np.isfinite(int8[1]).all() and np.abs(int8[1] - fp32[1]).max() <= 0.2 * np.abs(fp32[1]).max()
