@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from edge.spec import ModelSpec
+from edge.spec import MaskLayout, ModelSpec
+from edge.zoo import COCO_LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +38,27 @@ def save_inference_dir(layer, out_dir: Path, spec: ModelSpec, input_size: Tuple[
     spec.write_inference_yml(out_dir / "inference.yml")
     logger.info("saved legacy inference program to %s", out_dir)
     return out_dir
+
+
+def default_labels(num_classes: int) -> List[str]:
+    """COCO's 80 names for an 80-class model, otherwise class_0 .. class_{n-1}."""
+    return list(COCO_LABELS) if num_classes == len(COCO_LABELS) else [f"class_{i}" for i in range(num_classes)]
+
+
+def detection_spec(model_name: str, arch: str, labels: Sequence[str], input_size: Tuple[int, int],
+                   mask_layout: Optional[MaskLayout] = None, interp: int = 2) -> ModelSpec:
+    """inference.yml as PaddleDetection's exporter writes it for the edge models (REFERENCE.md):
+    Resize to the input size without keeping the ratio, NormalizeImage with norm_type none, Permute."""
+    h, w = input_size
+    return ModelSpec(
+        model_name=model_name,
+        arch=arch,
+        preprocess=[
+            {"type": "Resize", "target_size": [h, w], "keep_ratio": False, "interp": interp},
+            {"type": "NormalizeImage", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "norm_type": "none"},
+            {"type": "Permute"},
+        ],
+        labels=list(labels),
+        draw_threshold=0.5,
+        mask_layout=mask_layout or MaskLayout(),
+    )

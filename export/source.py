@@ -19,6 +19,8 @@ from edge.errors import ExportError
 from edge.spec import ModelSpec
 from edge.zoo import COCO_LABELS, EDGE_MODELS, MODELS, get_model
 
+from .program import default_labels
+
 logger = logging.getLogger(__name__)
 
 from edge.models import DEMO_MODEL
@@ -81,7 +83,7 @@ def resolve_source(
         if not Path(weights).is_file():
             raise ExportError(f"weights file {weights} does not exist")
         count = len(labels) if labels else (num_classes or len(COCO_LABELS))
-        names = labels or (list(COCO_LABELS) if count == len(COCO_LABELS) else [f"class_{i}" for i in range(count)])
+        names = labels or default_labels(count)
         return Source(arch, arch, Path(weights), labels=names, input_size=tuple(input_size or (640, 640)))
 
     if model in (None, DEMO_MODEL):

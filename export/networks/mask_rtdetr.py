@@ -26,6 +26,7 @@ import paddle.nn.functional as F
 
 from edge.errors import ConfigError
 from edge.spec import MaskLayout, ModelSpec
+from export.program import default_labels, detection_spec
 
 from .hgnetv2 import PPHGNetV2
 from .mask_hybrid_encoder import MaskHybridEncoder
@@ -139,19 +140,7 @@ class MaskRTDETR(nn.Layer):
 
 def mask_rtdetr_spec(model_name: str, labels: Sequence[str], input_size: Tuple[int, int], graph: str) -> ModelSpec:
     """What inference.yml says about an exported Mask-RT-DETR (REFERENCE.md: PaddleDetection's keys)."""
-    h, w = input_size
-    return ModelSpec(
-        model_name=model_name,
-        arch="DETR",
-        preprocess=[
-            {"type": "Resize", "target_size": [h, w], "keep_ratio": False, "interp": 2},
-            {"type": "NormalizeImage", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "norm_type": "none"},
-            {"type": "Permute"},
-        ],
-        labels=list(labels),
-        draw_threshold=0.5,
-        mask_layout=EDGE_MASK_LAYOUT if graph == "edge" else MaskLayout(),
-    )
+    return detection_spec(model_name, "DETR", labels, input_size, EDGE_MASK_LAYOUT if graph == "edge" else None)
 
 
 def build_mask_rtdetr(num_classes: int = 80, input_size: Sequence[int] = (640, 640), graph: str = "edge",
@@ -173,12 +162,7 @@ def export_mask_rtdetr(out_dir: Union[str, Path], graph: str = "edge", num_class
     from export.program import save_inference_dir
 
     if labels is None:
-        if num_classes == 80:
-            from edge.zoo import COCO_LABELS
-
-            labels = list(COCO_LABELS)
-        else:
-            labels = [str(i) for i in range(num_classes)]
+        labels = default_labels(num_classes)
     if len(labels) != num_classes:
         raise ConfigError(f"{len(labels)} labels given for num_classes={num_classes}; give one label per class")
     net = build_mask_rtdetr(num_classes, input_size, graph, weights)

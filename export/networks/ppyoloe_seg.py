@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 import paddle
 import paddle.nn as nn
 
 from edge.errors import ConfigError
 from edge.spec import MaskLayout, ModelSpec
-from edge.zoo import COCO_LABELS
+from export.program import default_labels, detection_spec
 
 from .cspresnet import CSPResNet, Swish
 from .custom_pan import CustomCSPPAN
@@ -101,27 +101,10 @@ def build_ppyoloe_seg(num_classes: int = 80, input_size: Sequence[int] = (640, 6
     return net
 
 
-def default_labels(num_classes: int) -> List[str]:
-    """COCO's 80 names for an 80-class model, otherwise class_0 .. class_{n-1}."""
-    return list(COCO_LABELS) if num_classes == len(COCO_LABELS) else [f"class_{i}" for i in range(num_classes)]
-
-
 def ppyoloe_seg_spec(graph: str, labels: Sequence[str], input_size: Tuple[int, int],
                      model_name: str = "PP-YOLOE_seg-S") -> ModelSpec:
     """What inference.yml says: PaddleDetection's keys, plus `mask_layout` for the edge graph."""
-    h, w = input_size
-    return ModelSpec(
-        model_name=model_name,
-        arch="PPYOLOE",
-        preprocess=[
-            {"type": "Resize", "target_size": [h, w], "keep_ratio": False, "interp": 2},
-            {"type": "NormalizeImage", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "norm_type": "none"},
-            {"type": "Permute"},
-        ],
-        labels=list(labels),
-        draw_threshold=0.5,
-        mask_layout=EDGE_MASK_LAYOUT if graph == "edge" else MaskLayout(),
-    )
+    return detection_spec(model_name, "PPYOLOE", labels, input_size, EDGE_MASK_LAYOUT if graph == "edge" else None)
 
 
 def export_ppyoloe_seg(out_dir: Union[str, Path], graph: str = "edge", num_classes: int = 80,

@@ -22,7 +22,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from edge.spec import MaskLayout, ModelSpec
-from export.program import save_inference_dir
+from export.program import detection_spec, save_inference_dir
 
 MASK_STRIDE = 4
 GRID = 4  # GRID x GRID candidates
@@ -85,19 +85,8 @@ class StandInSeg(nn.Layer):
 
 
 def standin_spec(graph: str, input_size: Tuple[int, int], labels: List[str], interp: int = 1) -> ModelSpec:
-    layout = MaskLayout("lowres", MASK_STRIDE, 0.5) if graph == "edge" else MaskLayout()
-    return ModelSpec(
-        model_name="StandIn-Seg",
-        arch="StandIn",
-        preprocess=[
-            {"type": "Resize", "target_size": list(input_size), "keep_ratio": False, "interp": interp},
-            {"type": "NormalizeImage", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "norm_type": "none"},
-            {"type": "Permute"},
-        ],
-        labels=labels,
-        draw_threshold=0.5,
-        mask_layout=layout,
-    )
+    layout = MaskLayout("lowres", MASK_STRIDE, 0.5) if graph == "edge" else None
+    return detection_spec("StandIn-Seg", "StandIn", labels, input_size, layout, interp=interp)
 
 
 def export_standin(
