@@ -42,6 +42,10 @@ def load_config(pipeline: Union[str, Path] = PIPELINE_NAME, overrides: Optional[
             raise ConfigError(f"{path} is not valid YAML: {exc}") from None
         if user.get("pipeline_name", PIPELINE_NAME) != PIPELINE_NAME:
             raise ConfigError(f"{path}: pipeline_name {user.get('pipeline_name')!r} is not {PIPELINE_NAME!r}")
+        module = (user.get("SubModules") or {}).get("InstanceSegmentation") or {}
+        if module.get("model_dir") and not Path(module["model_dir"]).is_absolute():
+            # relative to the YAML, so a bundle's pipeline.yaml (`model_dir: .`) works from anywhere
+            module["model_dir"] = str((path.parent / module["model_dir"]).resolve())
     config = _merge(default_config(), user)
     if overrides:
         config = _merge(config, overrides)

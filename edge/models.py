@@ -46,17 +46,28 @@ class LocalModel:
 
 
 def open_bundle(bundle_dir: Path) -> LocalModel:
+    """Load and check a bundle: refused when the manifest is missing, malformed, of another schema
+    version, or when model.nb does not match the sha256 the manifest records."""
+    bundle_dir = Path(bundle_dir)
+    if not bundle_dir.is_dir():
+        raise ManifestError(f"{bundle_dir} is not a bundle directory (expected {BUNDLE_MODEL_FILE} + {MANIFEST_FILE})")
     manifest_path = bundle_dir / MANIFEST_FILE
     manifest = load_manifest(manifest_path)
     spec = ModelSpec.from_manifest(manifest, manifest_path)
-    nb_path = bundle_dir / manifest.get("model_file", BUNDLE_MODEL_FILE)
+    model_file = manifest.get("model_file", BUNDLE_MODEL_FILE)
+    if not isinstance(model_file, str) or Path(model_file).name != model_file:
+        raise ManifestError(f"{manifest_path}: model_file {model_file!r} must be a file name inside the bundle")
+    nb_path = bundle_dir / model_file
     if not nb_path.is_file():
-        raise ManifestError(f"{nb_path} is missing: the bundle is incomplete, re-run `edge export`")
+        raise ManifestError(f"{nb_path} is missing; the bundle is incomplete, re-run `edge export`")
     expected = manifest.get("sha256")
-    if expected and sha256_file(nb_path) != expected:
+    if not isinstance(expected, str):
+        raise ManifestError(f"{manifest_path} records no sha256 for {model_file}; re-run `edge export`")
+    actual = sha256_file(nb_path)
+    if actual != expected.lower():
         raise ManifestError(
-            f"{nb_path} does not match the sha256 in {manifest_path}: the file was changed or half-copied; "
-            "copy the bundle again or re-run `edge export`"
+            f"{nb_path}: sha256 {actual} does not match {expected} recorded in {manifest_path}; the model file was "
+            "changed or damaged after export. Re-run `edge export` (or copy the bundle again)."
         )
     return LocalModel("bundle", nb_path, spec, manifest)
 

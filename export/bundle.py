@@ -32,10 +32,11 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import yaml
 
 import edge
-from edge.errors import ExportError, ManifestError
-from edge.spec import ModelSpec, load_manifest
+from edge.config import default_config, module_config
+from edge.errors import ExportError
+from edge.models import open_bundle, sha256_file
+from edge.spec import ModelSpec
 
-from .download import sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +48,10 @@ RESERVED_KEYS = ("model_file", "sha256", "versions", "created")
 
 
 def default_pipeline_config(model_name: str, threshold: float = 0.5) -> Dict[str, Any]:
-    """SPEC.md §4's pipeline config for one model."""
-    return {
-        "pipeline_name": "instance_segmentation",
-        "SubModules": {
-            "InstanceSegmentation": {
-                "module_name": "instance_segmentation",
-                "model_name": model_name,
-                "model_dir": None,
-                "batch_size": 1,
-                "threshold": threshold,
-            }
-        },
-    }
+    """The runtime's default pipeline config (SPEC.md §4 + our keys) for one model."""
+    config = default_config()
+    module_config(config).update(model_name=model_name, threshold=threshold)
+    return config
 
 
 def _package_version(dist: str) -> Optional[str]:
@@ -140,7 +132,7 @@ def write_bundle(
     final = out_root / name
     try:
         shutil.copyfile(nb_file, staging / MODEL_FILE)
-        manifest = build_manifest(spec, input_shapes, sha256_of(staging / MODEL_FILE), extra)
+        manifest = build_manifest(spec, input_shapes, sha256_file(staging / MODEL_FILE), extra)
         text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
         (staging / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")
         pipeline = _pipeline_for_bundle(spec, pipeline_yaml)
@@ -186,26 +178,6 @@ def _swap_into_place(staging: Path, final: Path) -> None:
 
 
 def read_bundle(path: Path) -> Tuple[ModelSpec, Dict[str, Any], Path]:
-    """Load and check a bundle directory: (spec, manifest, path of model.nb)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ManifestError(f"{path} is not a bundle directory (expected {MODEL_FILE} + {MANIFEST_FILE})")
-    manifest_path = path / MANIFEST_FILE
-    manifest = load_manifest(manifest_path)
-    spec = ModelSpec.from_manifest(manifest, where=manifest_path)
-    model_file = manifest.get("model_file", MODEL_FILE)
-    if not isinstance(model_file, str) or Path(model_file).name != model_file:
-        raise ManifestError(f"{manifest_path}: model_file {model_file!r} must be a file name inside the bundle")
-    nb_path = path / model_file
-    if not nb_path.is_file():
-        raise ManifestError(f"{nb_path} is missing; the bundle is incomplete, re-run `edge export`")
-    expected = manifest.get("sha256")
-    if not isinstance(expected, str):
-        raise ManifestError(f"{manifest_path} records no sha256 for {model_file}; re-run `edge export`")
-    actual = sha256_of(nb_path)
-    if actual != expected.lower():
-        raise ManifestError(
-            f"{nb_path}: sha256 {actual} does not match {expected} recorded in {manifest_path}; the model file was "
-            "changed or damaged after export. Re-run `edge export` (or copy the bundle again)."
-        )
-    return spec, manifest, nb_path
+    """Load and check a bundle directory: (spec, manifest, path of model.nb); see edge.models.open_bundle."""
+    model = open_bundle(Path(path))
+    return model.spec, model.manifest, model.path

@@ -24,7 +24,6 @@ for network failures, the way out: ``--model-dir DIR`` or ``--weights FILE.pdpar
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -37,6 +36,7 @@ from urllib.parse import urlsplit
 import requests
 
 from edge.errors import ExportError
+from edge.models import sha256_file
 from edge.zoo import get_model
 
 logger = logging.getLogger(__name__)
@@ -57,14 +57,6 @@ class _TransferInterrupted(Exception):
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("EDGE_CACHE") or Path.home() / ".cache" / "paddlex-edge")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_SIZE), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sidecar(path: Path) -> Path:
@@ -111,7 +103,7 @@ def fetch(
     recorded = _recorded_sha256(dest)
 
     if dest.exists():
-        actual = sha256_of(dest)
+        actual = sha256_file(dest)
         _check_digest(dest, actual, recorded, url, f"sha256 recorded on first download in {_sidecar(dest)}")
         _check_digest(dest, actual, expected_sha256, url, "expected sha256")
         if recorded is None:
@@ -132,7 +124,7 @@ def fetch(
                 ) from None
             logger.warning("download of %s interrupted (%s); resuming (attempt %d of %d)", url, exc, attempt + 2, retries + 1)
 
-    actual = sha256_of(part)
+    actual = sha256_file(part)
     _check_digest(part, actual, expected_sha256, url, "expected sha256")
     _check_digest(part, actual, recorded, url, f"sha256 recorded on first download in {_sidecar(dest)}")
     _sidecar(dest).write_text(actual + "\n", encoding="ascii")

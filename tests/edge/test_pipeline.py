@@ -150,3 +150,9 @@ def test_video_frames_stream(standin_edge, photo, tmp_path):
     writer.release()
     results = list(pipeline_for(standin_edge.bundle_dir).predict(str(video)))
     assert [r["page_index"] for r in results] == [0, 1, 2]
+
+
+def test_bundle_pipeline_yaml_works_from_any_directory(standin_edge, photo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # model_dir: . in the bundle's pipeline.yaml is relative to the YAML
+    pipe = create_pipeline(str(standin_edge.bundle_dir / "pipeline.yaml"))
+    assert pipe.predictor.name == "lite" and list(pipe.predict(photo))[0]["boxes"]

@@ -15,7 +15,8 @@ import pytest
 
 import export  # noqa: F401  (PIR off before anything imports paddle)
 from edge.errors import ExportError
-from export.download import extract_tar, fetch, fetch_model, sha256_of
+from edge.models import sha256_file
+from export.download import extract_tar, fetch, fetch_model
 
 
 class FileServer:
@@ -223,7 +224,7 @@ def test_fetch_model_pretrained_uses_cache_env(server, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGE_MODEL_MIRROR", server.base)
     path = fetch_model("Mask-RT-DETR-S", kind="pretrained", progress=False)
     assert path == tmp_path / "cache" / "Mask-RT-DETR-S_pretrained.pdparams"
-    assert sha256_of(path) == hashlib.sha256(b"weights").hexdigest()
+    assert sha256_file(path) == hashlib.sha256(b"weights").hexdigest()
 
 
 @pytest.mark.parametrize("evil", ["../escape.txt", "/abs/escape.txt", "ok_infer/../../escape.txt"])
