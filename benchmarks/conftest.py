@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+PHOTOS = Path(__file__).resolve().parents[1] / "samples" / "coco"
 
 
 @pytest.fixture(scope="session")
 def full_hd_image() -> np.ndarray:
-    return cv2.resize(cv2.imread(str(DATA / "images" / "000000014439.jpg")), (1920, 1080))
+    return cv2.resize(cv2.imread(str(PHOTOS / "000000014439.jpg")), (1920, 1080))
 
 
 @pytest.fixture(scope="session")

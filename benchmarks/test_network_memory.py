@@ -30,7 +30,7 @@ print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss 
 
 
 def measure(model_dir: Path, predict: bool) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(model_dir), str(ROOT / "tests/data/images/000000014439.jpg"),
+    out = subprocess.run([sys.executable, "-c", CHILD, str(model_dir), str(ROOT / "samples/coco/000000014439.jpg"),
                           "1" if predict else "0"], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

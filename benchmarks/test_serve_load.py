@@ -23,7 +23,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-PHOTO = ROOT / "tests" / "data" / "images" / "000000087038.jpg"  # 640x480
+PHOTO = ROOT / "samples" / "coco" / "000000087038.jpg"  # 640x480
 CLIENTS = 8
 DURATION_S = float(os.environ.get("EDGE_LOAD_SECONDS", 60))
 WARMUP_S = min(10.0, DURATION_S / 4)

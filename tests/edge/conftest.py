@@ -11,7 +11,7 @@ import pytest
 
 from edge.spec import ModelSpec
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+PHOTOS = Path(__file__).resolve().parents[2] / "samples" / "coco"
 STANDIN_SIZE = (64, 64)
 
 
@@ -41,8 +41,8 @@ def standin_reference(tmp_path_factory) -> StandIn:
 
 @pytest.fixture(scope="session")
 def sample_images():
-    paths = sorted((DATA / "images").glob("*.jpg"))
-    assert paths, "tests/data/images holds the sample photos"
+    paths = sorted(PHOTOS.glob("*.jpg"))
+    assert paths, "samples/coco holds the sample photos"
     return paths
 
 

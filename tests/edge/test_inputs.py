@@ -18,7 +18,7 @@ from PIL import Image
 from edge.errors import InputError
 from edge.inputs import InputItem, PDF_RENDER_SCALE, fetch_url, iter_inputs, read_image_bytes
 
-SAMPLES = sorted((Path(__file__).resolve().parents[1] / "data" / "images").glob("*.jpg"))
+SAMPLES = sorted((Path(__file__).resolve().parents[2] / "samples" / "coco").glob("*.jpg"))
 PHOTO = SAMPLES[0]
 
 

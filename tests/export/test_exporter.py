@@ -15,7 +15,7 @@ from export.networks.standin import export_standin
 from export.optimize import nb_kernels
 from export.source import resolve_source
 
-IMAGES = Path(__file__).resolve().parents[1] / "data" / "images"
+IMAGES = Path(__file__).resolve().parents[2] / "samples" / "coco"
 
 
 @pytest.fixture(scope="module")

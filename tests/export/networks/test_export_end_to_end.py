@@ -21,7 +21,7 @@ from export.optimize import nb_kernels, optimize
 from export.source import resolve_source
 from seeded_weights import random_weights, seeded_state
 
-IMAGES = Path(__file__).resolve().parents[2] / "data" / "images"
+IMAGES = Path(__file__).resolve().parents[3] / "samples" / "coco"
 SIZE = (128, 128)
 LABELS = ["a", "b", "c"]
 

@@ -30,7 +30,8 @@ from seeded_weights import seeded_state
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 LAYOUT_TSV = DATA / "ppdet_params" / "PP-YOLOE_seg-S.tsv"
-IMAGES = [DATA / "images" / "000000014439.jpg", DATA / "images" / "hrnet_demo.jpg"]
+PHOTOS = Path(__file__).resolve().parents[3] / "samples" / "coco"
+IMAGES = [PHOTOS / "000000014439.jpg", PHOTOS / "hrnet_demo.jpg"]
 SMALL = (160, 160)
 SMALL_CLASSES = 3
 FEED_ORDER = ("im_shape", "image", "scale_factor")
