@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import requests
 
+from edge.serve.runner import wait_until_healthy
+
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "samples" / "coco" / "000000087038.jpg"  # 640x480
 CLIENTS = 8
@@ -56,15 +58,7 @@ def served_standin(long_benchmark, tmp_path_factory):
          "--port", str(port), "--workers", "1", "--max-queue", str(2 * CLIENTS)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "edge serve did not start"
-        time.sleep(0.2)
+    wait_until_healthy(url, alive=lambda: process.poll() is None)
     yield url, process.pid
     process.send_signal(signal.SIGTERM)
     process.wait(60)

@@ -89,3 +89,23 @@ class BackgroundServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def wait_until_healthy(url: str, alive: Callable[[], bool] = lambda: True, timeout: float = 60.0) -> None:
+    """Poll `<url>/health` until it answers 200; fail early when `alive()` says the server died."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if not alive():
+            raise RuntimeError(f"the server at {url} exited before it answered /health")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server at {url} did not answer /health within {timeout:.0f} s")
+        time.sleep(0.2)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from edge.serve.runner import wait_until_healthy
 from serving_helpers import assert_envelope, b64, closed_port, start_server
 
 INFER = "/instance-segmentation"
@@ -59,16 +60,7 @@ def test_edge_serve_command(standin_edge, sample_images):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert process.poll() is None, process.stdout.read()
-            assert time.monotonic() < deadline, "edge serve did not come up within 60 s"
-            time.sleep(0.2)
+        wait_until_healthy(url, alive=lambda: process.poll() is None)
         body = requests.post(url + INFER, json={"image": b64(sample_images[0].read_bytes())}, timeout=60).json()
         assert_envelope(body, 200)
         assert "image" not in body["result"]  # --no-visualize
