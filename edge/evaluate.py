@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 IOU_TYPES = ("bbox", "segm")
 _STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+MAX_DETECTIONS = 100  # COCOeval scores the 100 best detections of an image; keeping more only costs memory
 
 
 def load_ground_truth(coco_gt: Union[str, Path, COCO]) -> COCO:
@@ -174,7 +175,8 @@ def evaluate_predictor(predictor, coco_gt: Union[str, Path, COCO], images_dir: O
     """Run a predictor (pipeline.LocalPredictor or RemotePredictor) over a COCO set and evaluate it.
 
     Images are read from `images_dir`, by default the `images/` folder beside the annotation file
-    (the layout of export/dataset/synthetic.py). The report gets `latency_ms`: the median per image
+    (the layout of export/dataset/synthetic.py). Only the best MAX_DETECTIONS of an image are kept,
+    as COCOeval scores no more. The report gets `latency_ms`: the median per image
     of the whole call and, for a LocalPredictor, of each stage (preprocess, model, postprocess).
     """
     import time
@@ -199,7 +201,8 @@ def evaluate_predictor(predictor, coco_gt: Union[str, Path, COCO], images_dir: O
         stages.setdefault("total", []).append(time.perf_counter() - started)
         for stage, seconds in getattr(predictor, "last_stage_seconds", {}).items():
             stages.setdefault(stage, []).append(seconds)
-        predictions[image_id] = {"boxes": detections.boxes, "masks": detections.masks}
+        top = sorted(range(len(detections.boxes)), key=lambda i: -detections.boxes[i]["score"])[:MAX_DETECTIONS]
+        predictions[image_id] = {"boxes": [detections.boxes[i] for i in top], "masks": [detections.masks[i] for i in top]}
     report = evaluate(predictions, gt, labels)
     report["latency_ms"] = {k: round(float(np.median(v)) * 1e3, 3) for k, v in stages.items()}
     return report
