@@ -78,7 +78,8 @@ def export_report(result) -> str:
         size = (result.path / m["model_file"]).stat().st_size / 1e6
         lines.append(f"  {m['model_file']}: {size:.1f} MB, {m['precision']}, target {m['target']}, sha256 {m['sha256'][:12]}")
     for name, check in (m.get("verification") or {}).items():
-        keys = ("matched", "reference_instances", "max_box_diff_px", "min_mask_agreement", "mask_ap_drop")
+        keys = ("matched", "reference_instances", "max_box_diff_px", "min_mask_agreement", "paddle_mask_ap",
+                "lite_mask_ap", "fp32_mask_ap", "int8_mask_ap", "mask_ap_drop")
         lines.append(f"  verify {name}: " + ", ".join(f"{k}={check[k]:.4g}" if isinstance(check[k], float) else f"{k}={check[k]}"
                                                   for k in keys if k in check))
     lines += ["next:", f"  edge predict --model {result.path} --input <image|dir|video> --save_path ./output"]

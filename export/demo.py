@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 DEMO_DIR = Path(__file__).with_name("demo_model")
 WEIGHTS_FILE, INFO_FILE = "model.pdparams", "model.json"
 CALIB_SEED = 2024  # a stream of the generator that training never saw
+EVAL_IMAGES = 100  # the first images of the training's held-out val split (same seed, same images)
 
 
 def demo_info() -> Dict[str, Any]:
@@ -40,18 +41,21 @@ def synthetic_images(out_dir: Path, count: int, split: str = "calib", seed: int 
     info = demo_info()
     size = tuple(info["config"].get("image_size", (320, 320)))
     folder = Path(out_dir) / split / "images"
-    if not (folder.is_dir() and len(list(folder.glob("*.png"))) >= count):
-        generate(out_dir, count, seed=seed, image_size=size, split_name=split)
+    if not (folder.is_dir() and len(list(folder.glob("*.png"))) == count):
+        generate(out_dir, count, seed=seed, image_size=size, split_name=split)  # its annotations list `count` images
     return folder
 
 
-def demo_source(calib_count: int = 32) -> Source:
+def demo_source(calib_count: int = 32, eval_count: int = EVAL_IMAGES) -> Source:
+    """The demo model, its calibration images and its held-out labelled data (the training's val split)."""
     from edge.models import cache_dir
 
     info = demo_info()
     calib = synthetic_images(cache_dir() / "demo_calibration", calib_count)
+    eval_images = synthetic_images(cache_dir() / "demo_val", eval_count, split="val", seed=info["config"]["seed"])
     return Source(DEMO_MODEL, DEMO_MODEL, DEMO_DIR / WEIGHTS_FILE, labels=list(info["labels"]),
-                  input_size=tuple(info["arch"]["input_size"]), calib_dir=calib)
+                  input_size=tuple(info["arch"]["input_size"]), calib_dir=calib,
+                  eval_data=eval_images.parent / "annotations.json")
 
 
 def export_demo(out_dir: Path, graph: str = "edge") -> Path:

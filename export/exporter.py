@@ -37,7 +37,7 @@ class ExportOptions:
     weight_only: Optional[str] = None  # "int8" | "int16": opt's weight-only quantization
     out_dir: Path = Path("edge_models")
     verify: bool = True
-    eval_data: Optional[Path] = None  # COCO json (+ images) for mask AP in the INT8 check
+    eval_data: Optional[Path] = None  # COCO json (images/ beside it) for mask AP in the checks; default: the source's
 
 
 @dataclass
@@ -132,7 +132,8 @@ def export_model(source: Source, options: ExportOptions,
         if options.verify:
             with step("verify"):
                 verification = _verify(fp32_dir, deploy_dir if options.int8 else None, spec, images, work,
-                                       nb if options.target == "x86" and not options.int8 else None, options)
+                                       nb if options.target == "x86" and not options.int8 else None,
+                                       options.eval_data or source.eval_data)
 
         from .bundle import write_bundle
 
@@ -164,7 +165,7 @@ def _weight_only_record(options: ExportOptions) -> Optional[Dict[str, Any]]:
 
 
 def _verify(fp32_dir: Path, int8_dir: Optional[Path], spec: ModelSpec, images: List[Path], work: Path,
-            x86_nb: Optional[Path], options: ExportOptions) -> Dict[str, Any]:
+            x86_nb: Optional[Path], eval_data: Optional[Path]) -> Dict[str, Any]:
     from .bundle import write_bundle
     from .optimize import optimize
     from .verify import verify_fp32, verify_int8
@@ -172,9 +173,9 @@ def _verify(fp32_dir: Path, int8_dir: Optional[Path], spec: ModelSpec, images: L
     h, w = spec.input_size or (640, 640)
     nb = x86_nb or optimize(fp32_dir, work / "verify_x86", "x86")
     check = write_bundle(work / "verify", "x86-fp32", nb, spec, [[1, 2], [1, 3, h, w], [1, 2]], extra={"target": "x86"})
-    result: Dict[str, Any] = {"fp32_lite_x86_vs_paddle": verify_fp32(fp32_dir, check, images)}
+    result: Dict[str, Any] = {"fp32_lite_x86_vs_paddle": verify_fp32(fp32_dir, check, images, eval_data=eval_data)}
     if int8_dir is not None:
-        result["int8_program_vs_fp32"] = verify_int8(fp32_dir, int8_dir, images, eval_data=options.eval_data)
+        result["int8_program_vs_fp32"] = verify_int8(fp32_dir, int8_dir, images, eval_data=eval_data)
     return result
 
 

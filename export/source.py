@@ -37,6 +37,7 @@ class Source:
     labels: List[str] = field(default_factory=list)
     input_size: Sequence[int] = (640, 640)
     calib_dir: Optional[Path] = None  # calibration images that fit this model (default: export/calib_images)
+    eval_data: Optional[Path] = None  # labelled data (COCO json, images/ beside it) for mask AP in verify
 
     @property
     def rebuild(self) -> bool:

@@ -99,15 +99,31 @@ def run_predictor(predictor, images: Sequence[Path], threshold: float) -> List[D
     return out
 
 
-def verify_fp32(program_dir: Path, x86_nb_bundle: Path, images: Sequence[Path], threshold: float = 0.3) -> Dict[str, float]:
+def _agreement(reference, candidate, images: Sequence[Path], threshold: float, eval_data: Optional[Path],
+               names: tuple) -> Dict[str, object]:
+    """Instance agreement of two predictors, plus each one's mask AP on labelled data when given."""
+    result: Dict[str, object] = dict(compare(run_predictor(reference, images, threshold),
+                                             run_predictor(candidate, images, threshold)))
+    result["threshold"] = threshold
+    if eval_data is not None:
+        from edge.evaluate import evaluate_predictor
+
+        ref_ap = evaluate_predictor(reference, eval_data)["segm"]["AP"]
+        cand_ap = evaluate_predictor(candidate, eval_data)["segm"]["AP"]
+        result.update({f"{names[0]}_mask_ap": ref_ap, f"{names[1]}_mask_ap": cand_ap, "mask_ap_drop": ref_ap - cand_ap,
+                       "eval_data": str(eval_data)})
+    return result
+
+
+def verify_fp32(program_dir: Path, x86_nb_bundle: Path, images: Sequence[Path], threshold: float = 0.3,
+                eval_data: Optional[Path] = None) -> Dict[str, object]:
     """x86 Lite bundle vs Paddle Inference on the legacy program."""
     from edge.models import open_bundle, open_model_dir
     from edge.pipeline import LocalPredictor
 
     paddle = LocalPredictor(open_model_dir(program_dir), "paddle")
     lite = LocalPredictor(open_bundle(x86_nb_bundle), "lite")
-    result = compare(run_predictor(paddle, images, threshold), run_predictor(lite, images, threshold))
-    result["threshold"] = threshold
+    result = _agreement(paddle, lite, images, threshold, eval_data, ("paddle", "lite"))
     logger.info("FP32 parity (Lite x86 vs Paddle Inference): %s", result)
     return result
 
@@ -120,13 +136,6 @@ def verify_int8(fp32_dir: Path, int8_dir: Path, images: Sequence[Path], threshol
 
     fp32 = LocalPredictor(open_model_dir(fp32_dir), "paddle")
     int8 = LocalPredictor(open_model_dir(int8_dir), "paddle")
-    result: Dict[str, object] = dict(compare(run_predictor(fp32, images, threshold), run_predictor(int8, images, threshold)))
-    result["threshold"] = threshold
-    if eval_data is not None:
-        from edge.evaluate import evaluate_predictor
-
-        result["fp32_mask_ap"] = evaluate_predictor(fp32, eval_data)["segm"]["AP"]
-        result["int8_mask_ap"] = evaluate_predictor(int8, eval_data)["segm"]["AP"]
-        result["mask_ap_drop"] = result["fp32_mask_ap"] - result["int8_mask_ap"]
+    result = _agreement(fp32, int8, images, threshold, eval_data, ("fp32", "int8"))
     logger.info("INT8 agreement (quantized vs FP32 program): %s", result)
     return result
