@@ -175,7 +175,7 @@ def evaluate_predictor(predictor, coco_gt: Union[str, Path, COCO], images_dir: O
     """Run a predictor (pipeline.LocalPredictor or RemotePredictor) over a COCO set and evaluate it.
 
     Images are read from `images_dir`, by default the `images/` folder beside the annotation file
-    (the layout of export/dataset/synthetic.py). Only the best MAX_DETECTIONS of an image are kept,
+    (the layout of export/dataset/synthetic.py), or the annotation file's own folder. Only the best MAX_DETECTIONS of an image are kept,
     as COCOeval scores no more. The report gets `latency_ms`: the median per image
     of the whole call and, for a LocalPredictor, of each stage (preprocess, model, postprocess).
     """
@@ -187,7 +187,8 @@ def evaluate_predictor(predictor, coco_gt: Union[str, Path, COCO], images_dir: O
     if images_dir is None:
         if isinstance(coco_gt, COCO):
             raise ConfigError("pass images_dir when the ground truth is a COCO object")
-        images_dir = Path(coco_gt).parent / "images"
+        beside = Path(coco_gt).parent
+        images_dir = beside / "images" if (beside / "images").is_dir() else beside
     labels = getattr(getattr(predictor, "spec", None), "labels", None)
     stages: Dict[str, List[float]] = {}
     predictions: Dict[int, Dict[str, Any]] = {}

@@ -140,3 +140,15 @@ def test_cli_export_prints_report_with_next_command(standin_dir, tmp_path, capsy
     assert "verify fp32_lite_x86_vs_paddle" in out and f"edge predict --model {tmp_path / 'StandIn-Seg-x86'}" in out
     assert main(["export", "--model", "SOLOv2"]) == 2
     assert "served, not exported" in capsys.readouterr().err
+
+
+def test_labelled_data_adds_mask_ap_of_both_sides_to_the_manifest(tmp_path):
+    samples = Path(__file__).resolve().parents[2] / "samples" / "synthetic"
+    labels = ["circle", "rectangle", "triangle", "star", "ring"]
+    model_dir = export_standin(tmp_path / "m", num_classes=5, labels=labels)
+    opts = options(tmp_path / "out", target="arm", int8=True, eval_data=samples / "annotations.json")
+    verification = export_model(resolve_source(model_dir=model_dir), opts).manifest["verification"]
+    fp32, int8 = verification["fp32_lite_x86_vs_paddle"], verification["int8_program_vs_fp32"]
+    assert {"paddle_mask_ap", "lite_mask_ap", "mask_ap_drop"} <= set(fp32)
+    assert {"fp32_mask_ap", "int8_mask_ap", "mask_ap_drop"} <= set(int8)
+    assert abs(fp32["mask_ap_drop"]) <= 0.002  # the same network on two engines
