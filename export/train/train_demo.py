@@ -28,6 +28,7 @@ import paddle
 from edge.errors import ConfigError
 from edge.evaluate import evaluate
 from export.dataset import CATEGORY_NAMES, generate_splits
+from export.networks.weights import load_weights
 from export.train.assigner import assign
 from export.train.data import CocoSegmentation
 from export.train.demo_network import (DemoArch, anchor_points, build_demo_network, init_head_for_training,
@@ -185,7 +186,8 @@ def _summary(report: Dict[str, Any]) -> Dict[str, float]:
 
 
 def train(config: TrainConfig, data_dir: "str | Path", out_dir: "str | Path",
-          max_minutes: Optional[float] = None) -> Dict[str, Any]:
+          max_minutes: Optional[float] = None, init: "Optional[str | Path]" = None) -> Dict[str, Any]:
+    """Train (or, with `init` = a previous output folder, continue training) the demo network."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (data_dir / "train" / "annotations.json").is_file():
@@ -199,7 +201,10 @@ def train(config: TrainConfig, data_dir: "str | Path", out_dir: "str | Path",
     rng = np.random.default_rng(config.seed)
     arch = config.arch()
     net = build_demo_network(arch, graph="reference")
-    init_head_for_training(net.yolo_head)
+    if init is not None:  # a second stage: start from saved (EMA) weights with a fresh schedule
+        load_weights(net, str(Path(init) / "model.pdparams"))
+    else:
+        init_head_for_training(net.yolo_head)
     params = [p for p in net.parameters() if not p.stop_gradient]
     optimizer = paddle.optimizer.AdamW(learning_rate=config.lr, parameters=params, weight_decay=config.weight_decay,
                                        grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip))
@@ -268,6 +273,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--out", default="output/demo_train")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop early (still evaluates and saves)")
     parser.add_argument("--steps", type=int, default=None, help="override the config's step count")
+    parser.add_argument("--init", default=None, help="continue from a previous output folder's weights")
+    parser.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
     parser.add_argument("--evaluate", metavar="MODEL_DIR", default=None,
                         help="do not train: evaluate MODEL_DIR (model.json + model.pdparams) on <data>/val")
     args = parser.parse_args(argv)
@@ -279,7 +286,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     config = TrainConfig.from_yaml(args.config)
     if args.steps is not None:
         config.steps = args.steps
-    summary = train(config, args.data, args.out, args.max_minutes)
+    if args.lr is not None:
+        config.lr = args.lr
+    summary = train(config, args.data, args.out, args.max_minutes, init=args.init)
     logger.info("done: %s", json.dumps(summary["val"]))
 
 

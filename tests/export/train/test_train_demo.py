@@ -89,3 +89,15 @@ def test_trained_model_exports_and_runs_in_the_runtime(tiny_run):
     assert model.spec.mask_layout.kind == "lowres"
     report = evaluate_predictor(LocalPredictor(model, backend="paddle"), root / "data" / "val" / "annotations.json")
     assert report["num_images"] == 3 and 0.0 <= report["segm"]["AP"] <= 1.0
+
+
+def test_second_stage_starts_from_saved_weights(tiny_run):
+    """`--init`: a second stage continues from the first stage's EMA weights instead of the prior."""
+    root, _ = tiny_run
+    config = TrainConfig(input_size=(64, 64), width_mult=0.125, num_protos=8, n_train=8, n_val=3, n_calib=1,
+                         image_size=(64, 64), batch_size=4, steps=0, warmup_steps=2, log_every=2, eval_every=4,
+                         eval_images=3)
+    train(config, root / "data", root / "stage2", init=root / "out")
+    first = paddle.load(str(root / "out" / "model.pdparams"))
+    second = paddle.load(str(root / "stage2" / "model.pdparams"))
+    assert all(np.array_equal(np.asarray(first[k]), np.asarray(second[k])) for k in first)  # 0 steps: unchanged
