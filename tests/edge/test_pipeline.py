@@ -156,3 +156,11 @@ def test_bundle_pipeline_yaml_works_from_any_directory(standin_edge, photo, tmp_
     monkeypatch.chdir(tmp_path)  # model_dir: . in the bundle's pipeline.yaml is relative to the YAML
     pipe = create_pipeline(str(standin_edge.bundle_dir / "pipeline.yaml"))
     assert pipe.predictor.name == "lite" and list(pipe.predict(photo))[0]["boxes"]
+
+
+def test_top_level_create_pipeline_like_paddlex(standin_edge, photo):
+    import edge
+
+    pipe = edge.create_pipeline(pipeline="instance_segmentation",
+                                config={"SubModules": {"InstanceSegmentation": {"model_dir": str(standin_edge.bundle_dir)}}})
+    assert list(pipe.predict(photo, threshold=0.5))[0]["boxes"]
