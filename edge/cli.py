@@ -56,7 +56,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     import export  # noqa: F401  (legacy program mode before paddle is imported)
-    from export.exporter import ExportOptions, export_model
+    from export.exporter import ExportOptions
     from export.source import resolve_source
 
     source = resolve_source(args.model, args.model_dir, args.weights, args.num_classes, args.labels,
@@ -64,10 +64,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     options = ExportOptions(target=args.target, graph=args.graph, int8=args.int8, calib_dir=args.calib,
                             calib_count=args.calib_count, algo=args.algo, fp16=args.fp16, weight_only=args.weight_only,
                             out_dir=Path(args.out), verify=not args.no_verify, eval_data=args.eval_data)
+    export_with_report(source, options)
+    return 0
+
+
+def export_with_report(source, options):
+    """Run the export chain, printing each step's time and the final report."""
+    from export.exporter import export_model
+
     print(f"exporting {source.model_name} for {options.target}" + (" (INT8)" if options.int8 else ""), flush=True)
     result = export_model(source, options, on_step=lambda name, sec: print(f"  {name:<9} {sec:7.1f} s", flush=True))
     print(export_report(result))
-    return 0
+    return result
 
 
 def export_report(result) -> str:
@@ -113,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the embedded default, offline: export the demo model, predict on the samples."""
     import export  # noqa: F401  (legacy program mode before paddle is imported)
     from export.demo import demo_source
-    from export.exporter import ExportOptions, export_model
+    from export.exporter import ExportOptions
 
     from .models import host_target
     from .pipeline import create_pipeline
@@ -122,12 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     plans = [ExportOptions(target=host_target(), out_dir=Path(args.out))]
     if not args.quick:  # the deliverable for boards
         plans.append(ExportOptions(target="arm", int8=True, out_dir=Path(args.out)))
-    bundles = []
-    for options in plans:
-        print(f"exporting {source.model_name} for {options.target}" + (" (INT8)" if options.int8 else ""), flush=True)
-        result = export_model(source, options, on_step=lambda n, sec: print(f"  {n:<9} {sec:7.1f} s", flush=True))
-        print(export_report(result))
-        bundles.append(result.path)
+    bundles = [export_with_report(source, options).path for options in plans]
     inputs = sorted(p for p in (SAMPLES_DIR / "synthetic").glob("*.jpg"))
     if not inputs:
         raise EdgeError(f"no sample images in {SAMPLES_DIR / 'synthetic'}")
