@@ -86,7 +86,7 @@ def _flat_coeffs(mask_coeffs):
 def reference_post_process(outs: HeadOutputs, im_shape, scale_factor, input_size: Tuple[int, int],
                            cfg: NMSConfig):
     """bbox [N, 6] (original pixels), bbox_num [1] int32, mask [N, H, W] float32 0/1 at original size."""
-    bbox, _, keep_idx = multiclass_nms3(outs.boxes, outs.scores, cfg, cfg.keep_top_k)
+    bbox, keep_idx, _ = multiclass_nms3(outs.boxes, outs.scores, cfg, cfg.keep_top_k)
     ori_hw = im_shape / scale_factor  # [1, 2]
     ori_hw_int = paddle.floor(ori_hw).astype("int32")
     bbox_num = paddle.shape(bbox)[0:1].astype("int32")  # int64 in dygraph, int32 in static programs
