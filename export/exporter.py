@@ -58,17 +58,10 @@ def _rebuild(source: Source, out_dir: Path, graph: str) -> Path:
         from .demo import export_demo
 
         return export_demo(out_dir, graph=graph)
-    common = dict(graph=graph, num_classes=len(source.labels), labels=source.labels,
-                  input_size=tuple(source.input_size), weights=source.weights, model_name=source.model_name)
-    if source.arch == "PP-YOLOE_seg-S":
-        from .networks.ppyoloe_seg import export_ppyoloe_seg
+    from .networks import export_network
 
-        return export_ppyoloe_seg(out_dir, **common)
-    if source.arch == "Mask-RT-DETR-S":
-        from .networks.mask_rtdetr import export_mask_rtdetr
-
-        return export_mask_rtdetr(out_dir, **common)
-    raise ExportError(f"no network definition for {source.arch!r}")
+    return export_network(source.arch, out_dir, graph=graph, num_classes=len(source.labels), labels=source.labels,
+                          input_size=tuple(source.input_size), weights=source.weights, model_name=source.model_name)
 
 
 def calibration_images(source: Source, options: ExportOptions) -> List[Path]:
