@@ -49,17 +49,14 @@ def pair_instances(a: Detections, b: Detections, min_iou: float = 0.5) -> List[t
 
 def mask_agreement(ma: np.ndarray, ba: dict, mb: np.ndarray, bb: dict) -> float:
     """Share of equal pixels over the union of both boxes (masks are box-cropped)."""
+    from edge.evaluate import paste_mask
+
     x1 = round(min(ba["coordinate"][0], bb["coordinate"][0]))
     y1 = round(min(ba["coordinate"][1], bb["coordinate"][1]))
     x2 = round(max(ba["coordinate"][2], bb["coordinate"][2]))
     y2 = round(max(ba["coordinate"][3], bb["coordinate"][3]))
-    canvases = []
-    for mask, box in ((ma, ba), (mb, bb)):
-        canvas = np.zeros((y2 - y1, x2 - x1), np.uint8)
-        ox, oy = round(box["coordinate"][0]) - x1, round(box["coordinate"][1]) - y1
-        canvas[oy: oy + mask.shape[0], ox: ox + mask.shape[1]] = mask
-        canvases.append(canvas)
-    return float((canvases[0] == canvases[1]).mean()) if canvases[0].size else 1.0
+    a, b = (paste_mask(m, box["coordinate"], (y2, x2))[y1:, x1:] for m, box in ((ma, ba), (mb, bb)))
+    return float((a == b).mean()) if a.size else 1.0
 
 
 def compare(reference: Sequence[Detections], candidate: Sequence[Detections]) -> Dict[str, float]:

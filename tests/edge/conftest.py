@@ -49,3 +49,17 @@ def sample_images():
 @pytest.fixture()
 def photo(sample_images) -> np.ndarray:
     return cv2.imread(str(sample_images[0]))
+
+
+@pytest.fixture()
+def broken_model_dir(standin_edge, tmp_path) -> Path:
+    """A copy of the stand-in whose inference.yml resizes to 96x96 while the program was traced at
+    64x64: it loads, then fails in Paddle Inference at run time (a real engine failure, not a mock)."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(standin_edge.inference_dir, broken)
+    yml = broken / "inference.yml"
+    yml.write_text(yml.read_text().replace("- 64\n  - 64", "- 96\n  - 96"))
+    assert "- 96" in yml.read_text()
+    return broken

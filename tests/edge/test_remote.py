@@ -51,16 +51,6 @@ def closed_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def broken_model_dir(model_dir, tmp_path):
-    """Loads, then fails in Paddle Inference at run time: the yml resizes to 96x96, the program is 64x64."""
-    broken = tmp_path / "broken"
-    shutil.copytree(model_dir, broken)
-    yml = broken / "inference.yml"
-    yml.write_text(yml.read_text().replace("- 64\n  - 64", "- 96\n  - 96"))
-    assert "- 96" in yml.read_text()
-    return broken
-
-
 def assert_same(results, expected, computed_by_prefix: str) -> None:
     assert len(results) == len(expected)
     compared = 0
@@ -102,9 +92,8 @@ def test_server_down_is_a_clear_error_naming_the_url(sample_images):
     assert f"{url}/instance-segmentation" in str(info.value) and "edge serve" in str(info.value)
 
 
-def test_on_error_sends_a_failing_local_model_to_the_server(server, standin_edge, local_results, sample_images,
-                                                             tmp_path):
-    broken = broken_model_dir(standin_edge.inference_dir, tmp_path)
+def test_on_error_sends_a_failing_local_model_to_the_server(server, local_results, sample_images, broken_model_dir):
+    broken = broken_model_dir
     paths = [str(p) for p in sample_images[:4]]
     without = create_pipeline(config=config(module(broken), url=server.url))  # default policy: server_only
     with pytest.raises(BackendError):
