@@ -13,6 +13,7 @@ from .limits import ServeLimits
 
 logger = logging.getLogger(__name__)
 
+KEEP_ALIVE_TIMEOUT_S = 5.0  # an idle keep-alive connection is closed after this (uvicorn's default, made explicit)
 DEFAULT_HOST = "0.0.0.0"  # PaddleX's default: every interface; pass --host 127.0.0.1 for this machine only
 DEFAULT_PORT = 8080
 
@@ -41,26 +42,33 @@ def serve(make_pipeline: Callable[[], Any], host: str = DEFAULT_HOST, port: int 
     app = create_app(make_pipeline, limits, visualize=visualize)
     logger.info("serving on http://%s:%d (docs at /docs); %d worker(s), queue %d", host, port,
                 limits.workers, limits.max_queue)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                            timeout_graceful_shutdown=limits.graceful_timeout)
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
+
+
+def uvicorn_config(app: Any, host: str, port: int, log_level: str) -> Any:
+    """uvicorn's settings for the app: its limits' deadlines on every connection, h11 always."""
+    import uvicorn
+
+    from .connection import head_deadline_protocol
+
+    limits: ServeLimits = app.state.limits
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=head_deadline_protocol(limits.body_timeout),
+                          timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S, timeout_graceful_shutdown=limits.graceful_timeout)
 
 
 class BackgroundServer:
     """uvicorn in a thread of this process: for notebooks, embedding and tests.
 
-    `port=0` picks a free port; `url` is known once `start()` returns. `stop()` asks uvicorn to
-    exit the way SIGTERM does: it stops accepting, finishes the requests in flight (up to
-    `graceful_timeout`), then runs the app's shutdown.
+    `app` comes from `create_app`. `port=0` picks a free port; `url` is known once `start()`
+    returns. `stop()` asks uvicorn to exit the way SIGTERM does: it stops accepting, finishes the
+    requests in flight (up to the limits' `graceful_timeout`), then runs the app's shutdown.
     """
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, graceful_timeout: float = 30.0,
-                 log_level: str = "warning"):
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"):
         import uvicorn
 
         self.host = host
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                                                   timeout_graceful_shutdown=graceful_timeout))
+        self.server = uvicorn.Server(uvicorn_config(app, host, port, log_level))
         self._thread: Optional[threading.Thread] = None
         self.port = port
 

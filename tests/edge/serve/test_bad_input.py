@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import struct
 import threading
+import time
 import zlib
 
 import cv2
@@ -191,3 +193,84 @@ def test_url_size_cap_and_timeout(standin_edge, image_host, sample_images):
     finally:
         host.release.set()
         live.stop()
+
+
+# --- slow clients: a deadline on heads and bodies; a queue place only once the body is in -------
+
+
+def open_slow_upload(url: str, declared: int = 1000, sent: bytes = b'{"ima') -> socket.socket:
+    """A connection that declares a `declared`-byte body and sends only `sent` of it."""
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(f"POST {INFER} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {declared}\r\n\r\n".encode() + sent)
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (socket.timeout if it never does)."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_slow_uploads_hold_no_queue_place(standin_edge):
+    live = start_server(standin_edge.inference_dir, workers=1, max_queue=4)
+    slow = [open_slow_upload(live.url) for _ in range(2 * 4)]
+    try:
+        time.sleep(0.5)  # every slow request has reached the app
+        answer = requests.post(live.url + INFER, json={"image": b64(small_png()), "visualize": False}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["errorCode"] == 0
+    finally:
+        for sock in slow:
+            sock.close()
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def impatient_server(standin_edge):
+    """A server that gives clients one second for a request head and one for its body."""
+    live = start_server(standin_edge.inference_dir, body_timeout=1.0)
+    yield live
+    live.stop()
+
+
+def test_slow_body_gets_408_and_the_connection_closes(impatient_server):
+    sock = open_slow_upload(impatient_server.url)
+    with sock:
+        answer = read_until_closed(sock)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout", answer
+    body = json.loads(rest.split(b"\r\n\r\n", 1)[1])
+    assert_envelope(body, 408)
+    assert "did not arrive within 1 s" in body["errorMsg"]
+    stays_up(impatient_server)
+
+
+def test_slow_request_head_gets_408_and_the_connection_closes(impatient_server):
+    host, port = impatient_server.url.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST {INFER} HTTP/1.1\r\nHost: {host}\r\nContent-Le".encode())  # never finished
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert_envelope(json.loads(answer.split(b"\r\n\r\n", 1)[1]), 408)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:  # a connection that says nothing
+        assert read_until_closed(sock) == b""
+
+
+def test_trickling_keep_alive_connection_is_closed(impatient_server):
+    """uvicorn's keep-alive timer stops at the first byte of a next request; the head deadline does not."""
+    host, port = impatient_server.url.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        first = b""
+        while b"Healthy" not in first:
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 "), first
+        sock.sendall(b"G")  # a next request that never comes
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
