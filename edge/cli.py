@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import socket
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 from .errors import EdgeError
 from .serve.limits import MiB, ServeLimits
@@ -105,13 +107,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         overrides.setdefault("SubModules", {}).setdefault("InstanceSegmentation", {})["threshold"] = args.threshold
     limits = ServeLimits(
-        max_body_bytes=int(args.max_body_mb * MiB), max_pixels=args.max_pixels, url_timeout=args.url_timeout,
-        url_max_bytes=int(args.url_max_mb * MiB), allow_private_urls=args.allow_private_urls,
-        workers=args.workers, max_queue=args.max_queue, graceful_timeout=args.graceful_timeout,
+        max_body_bytes=int(args.max_body_mb * MiB), body_timeout=args.body_timeout, max_pixels=args.max_pixels,
+        max_decodes=args.max_decodes, url_timeout=args.url_timeout, url_max_bytes=int(args.url_max_mb * MiB),
+        allow_private_urls=args.allow_private_urls, workers=args.workers, max_queue=args.max_queue,
+        graceful_timeout=args.graceful_timeout,
     )
+    check_listen_address(args.host, args.port)  # before the model is loaded
     serve(pipeline_factory(args.pipeline, overrides), host=args.host, port=args.port, limits=limits,
           visualize=not args.no_visualize, log_level="debug" if args.verbose else "info")
     return 0
+
+
+def check_listen_address(host: str, port: int) -> None:
+    """Fail now, with the reason, if the server could not listen on host:port."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as err:
+        raise EdgeError(f"--host {host!r} is not an address of this machine ({err}); use 0.0.0.0 or 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as err:
+            raise EdgeError(f"cannot listen on {host}:{port} ({err.strerror}); pick another --port or --host") from None
 
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
@@ -182,8 +201,39 @@ def cmd_get_pipeline_config(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (exit 2), without the usage block."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, low: float, high: float = math.inf, *, low_open: bool = False) -> Any:
+    """An argparse type: a finite `kind` in [low, high] (or (low, high] with low_open)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+            bounds = f"{'>' if low_open else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
+            raise argparse.ArgumentTypeError(f"must be a number {bounds}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+PORT = _number(int, 0, 65535)
+COUNT = _number(int, 1)
+NON_NEGATIVE_INT = _number(int, 0)
+POSITIVE = _number(float, 0, low_open=True)
+NON_NEGATIVE = _number(float, 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge", description="PaddleX instance segmentation on the edge.")
+    parser = OneLineParser(prog="edge", description="PaddleX instance segmentation on the edge.")
     parser.add_argument("--get_pipeline_config", metavar="PIPELINE", help="write the pipeline YAML to --save_path")
     parser.add_argument("--save_path", help="with --get_pipeline_config: where to write the YAML")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -197,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save_path", help="directory (or file) for the pictures and JSON results")
     p.add_argument("--device", help="cpu (default); gpu:0 etc. are accepted names but need a server")
     p.add_argument("--backend", choices=["auto", "lite", "paddle", "remote"], help="override the config's backend")
-    p.add_argument("--threads", type=int, help="CPU threads")
+    p.add_argument("--threads", type=COUNT, help="CPU threads")
     p.add_argument("--server-url", help="the `edge serve` endpoint to fall back to (sets Serving.url)")
     p.add_argument("--fallback", choices=["never", "server_only", "on_error"], help="when to use the server")
     p.set_defaults(func=cmd_predict)
@@ -207,9 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", help="PP-YOLOE_seg-S or Mask-RT-DETR-S (official weights, downloaded), or PP-YOLOE_seg-demo")
     src.add_argument("--model-dir", type=Path, help="a local inference directory (legacy or PIR), official or fine-tuned")
     src.add_argument("--weights", type=Path, help="a .pdparams file (fine-tuned weights) for the --model architecture")
-    src.add_argument("--num-classes", type=int, help="classes of --weights (default 80)")
+    src.add_argument("--num-classes", type=COUNT, help="classes of --weights (default 80)")
     src.add_argument("--labels", type=Path, help="label file, one class name per line")
-    src.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="model input size (default 640 640)")
+    src.add_argument("--input-size", type=COUNT, nargs=2, metavar=("H", "W"), help="model input size (default 640 640)")
     src.add_argument("--offline", action="store_true", help="never download")
     e.add_argument("--graph", choices=["edge", "reference"], default="edge", help="graph of rebuilt programs")
     e.add_argument("--target", choices=["arm", "x86", "opencl", "paddle"], default="arm",
@@ -217,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = e.add_argument_group("precision")
     q.add_argument("--int8", action="store_true", help="calibrated post-training INT8 (real int8 kernels on ARM)")
     q.add_argument("--calib", type=Path, help="calibration image directory (default: shipped images)")
-    q.add_argument("--calib-count", type=int, default=32, help="calibration images used (default 32)")
+    q.add_argument("--calib-count", type=COUNT, default=32, help="calibration images used (default 32)")
     q.add_argument("--algo", default="avg", choices=["avg", "KL", "hist", "mse", "abs_max"],
                    help="calibration algorithm (default avg; see export/quantize.py)")
     q.add_argument("--fp16", action="store_true", help="FP16 kernels (ARMv8.2 CPUs)")
@@ -233,26 +283,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="a zoo model name (any of the 15), a bundle directory or an inference directory")
     s.add_argument("--model-dir", help="a local inference directory (or bundle) to serve")
     s.add_argument("--backend", choices=["auto", "lite", "paddle"], help="override the config's backend")
-    s.add_argument("--threads", type=int, help="CPU threads per worker")
+    s.add_argument("--threads", type=COUNT, help="CPU threads per worker")
     s.add_argument("--threshold", type=float, help="default score threshold in (0, 1) when a request sends none")
     s.add_argument("--host", default="0.0.0.0", help="bind address (default 0.0.0.0 = every interface, as PaddleX; "
                    "use 127.0.0.1 for this machine only)")
-    s.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    s.add_argument("--workers", type=int, default=1, help="inference threads, each with its own copy of the model")
-    s.add_argument("--max-queue", type=int, default=limits.max_queue,
+    s.add_argument("--port", type=PORT, default=8080, help="port (default 8080)")
+    s.add_argument("--workers", type=COUNT, default=1, help="inference threads, each with its own copy of the model")
+    s.add_argument("--max-queue", type=NON_NEGATIVE_INT, default=limits.max_queue,
                    help="requests that may wait beyond --workers; more get 503 (default %(default)s)")
-    s.add_argument("--max-body-mb", type=float, default=limits.max_body_bytes / MiB,
+    s.add_argument("--max-body-mb", type=POSITIVE, default=limits.max_body_bytes / MiB,
                    help="largest request body in MiB, larger: 413 (default %(default)g)")
-    s.add_argument("--max-pixels", type=int, default=limits.max_pixels,
+    s.add_argument("--body-timeout", type=POSITIVE, default=limits.body_timeout,
+                   help="seconds a client has to send a request's head, then its body; slower: 408 (default %(default)g)")
+    s.add_argument("--max-pixels", type=COUNT, default=limits.max_pixels,
                    help="largest image in pixels, larger: 400 (default %(default)s)")
-    s.add_argument("--url-timeout", type=float, default=limits.url_timeout,
-                   help="seconds to fetch an image given as a URL (default %(default)g)")
-    s.add_argument("--url-max-mb", type=float, default=limits.url_max_bytes / MiB,
+    s.add_argument("--max-decodes", type=COUNT, default=None,
+                   help="images decoded and held in memory at once (default: --workers + 1); "
+                        "peak memory grows with max-decodes x max-pixels x 3 bytes")
+    s.add_argument("--url-timeout", type=POSITIVE, default=limits.url_timeout,
+                   help="seconds to fetch an image given as a URL, in all (default %(default)g)")
+    s.add_argument("--url-max-mb", type=POSITIVE, default=limits.url_max_bytes / MiB,
                    help="largest image download in MiB (default %(default)g)")
     s.add_argument("--allow-private-urls", action="store_true",
                    help="fetch URLs on loopback / private networks too (refused by default: request forgery)")
     s.add_argument("--no-visualize", action="store_true", help="leave result.image out unless a request asks for it")
-    s.add_argument("--graceful-timeout", type=float, default=limits.graceful_timeout,
+    s.add_argument("--graceful-timeout", type=NON_NEGATIVE, default=limits.graceful_timeout,
                    help="seconds shutdown waits for requests in flight (default %(default)g)")
     s.set_defaults(func=cmd_serve)
 
@@ -268,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--images", type=Path, help="image folder, if not images/ beside the json")
     v.add_argument("--threshold", type=float, default=0.05, help="score threshold for AP (default 0.05)")
     v.add_argument("--backend", choices=["auto", "lite", "paddle", "remote"])
-    v.add_argument("--threads", type=int)
+    v.add_argument("--threads", type=COUNT)
     v.add_argument("--json", help="also write the full report here")
     v.set_defaults(func=cmd_eval)
 

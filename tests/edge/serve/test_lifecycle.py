@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -80,6 +81,49 @@ def test_edge_serve_command(standin_edge, sample_images):
 def test_edge_serve_refuses_bad_options(standin_edge):
     from edge.cli import main
 
-    assert main(["serve", "--model-dir", str(standin_edge.inference_dir), "--workers", "0"]) == 2
+    with pytest.raises(SystemExit) as exit_:  # argparse
+        main(["serve", "--model-dir", str(standin_edge.inference_dir), "--workers", "0"])
+    assert exit_.value.code == 2
     assert main(["serve", "--model", "x", "--model-dir", str(standin_edge.inference_dir)]) == 2
     assert main(["serve", "--model-dir", str(standin_edge.inference_dir), "--threshold", "2"]) == 2
+
+
+BAD_OPTIONS = [
+    (["--port", "70000"], "--port"),
+    (["--port", "-1"], "--port"),
+    (["--port", "abc"], "--port"),
+    (["--workers", "0"], "--workers"),
+    (["--max-queue", "-1"], "--max-queue"),
+    (["--max-body-mb", "nan"], "--max-body-mb"),
+    (["--max-body-mb", "0"], "--max-body-mb"),
+    (["--url-timeout", "inf"], "--url-timeout"),
+    (["--body-timeout", "0"], "--body-timeout"),
+    (["--max-pixels", "0"], "--max-pixels"),
+    (["--max-decodes", "0"], "--max-decodes"),
+    (["--graceful-timeout", "-5"], "--graceful-timeout"),
+    (["--threads", "0"], "--threads"),
+    (["--threshold", "nan"], "threshold"),
+    (["--host", "no-such-host.invalid"], "--host"),
+]
+
+
+@pytest.mark.parametrize("options,named", BAD_OPTIONS, ids=[" ".join(o) for o, _ in BAD_OPTIONS])
+def test_edge_serve_bad_option_exits_2_with_one_line(standin_edge, options, named):
+    command = [sys.executable, "-m", "edge.cli", "serve", "--model-dir", str(standin_edge.inference_dir),
+               "--host", "127.0.0.1", *options]
+    done = subprocess.run(command, cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and "Traceback" not in done.stderr, done.stderr
+
+
+def test_edge_serve_on_a_port_in_use_exits_2_before_loading_the_model(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        command = [sys.executable, "-m", "edge.cli", "serve", "--model-dir", str(tmp_path / "not-loaded"),
+                   "--host", "127.0.0.1", "--port", str(busy.getsockname()[1])]
+        done = subprocess.run(command, cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "cannot listen on 127.0.0.1:" in done.stderr
