@@ -274,3 +274,38 @@ def test_trickling_keep_alive_connection_is_closed(impatient_server):
         sock.sendall(b"G")  # a next request that never comes
         answer = read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 408 "), answer
+
+
+# --- the body is JSON whatever its Content-Type; anything else is a 422 that says what to send --
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None,
+                                          "application/octet-stream"])
+def test_a_json_object_is_accepted_whatever_the_content_type(server, content_type):
+    body = json.dumps({"image": b64(small_png()), "visualize": False})
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = requests.post(server.url + INFER, data=body, headers=headers, timeout=60)
+    assert response.status_code == 200, response.text
+    assert_envelope(response.json(), 200)
+
+
+NOT_JSON = [
+    ("form fields", b"image=abc&threshold=0.5", "application/x-www-form-urlencoded"),
+    ("plain text", b"hello", "text/plain"),
+    ("bytes that are not text", b"\xff\xfe\x00garbage", "application/json"),
+    ("JSON nested 100000 deep", b"[" * 100_000 + b"]" * 100_000, "application/json"),
+    ("deep value inside an object", b'{"image": "x", "extra": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "application/json"),
+]
+
+
+@pytest.mark.parametrize("body,content_type", [c[1:] for c in NOT_JSON], ids=[c[0] for c in NOT_JSON])
+def test_a_body_that_is_not_json_gets_422_asking_for_a_json_object(server, body, content_type):
+    response = requests.post(server.url + INFER, data=body, headers={"Content-Type": content_type}, timeout=60)
+    assert response.status_code == 422, response.text
+    envelope = response.json()
+    assert_envelope(envelope, 422)
+    errors = json.loads(envelope["errorMsg"])
+    assert errors and all(set(e) == {"type", "loc", "msg"} for e in errors)
+    assert errors[0]["type"] == "json_invalid" and "send a JSON object" in errors[0]["msg"], errors
+    stays_up(server)
