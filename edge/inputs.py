@@ -23,24 +23,21 @@ path, bad URL scheme, empty directory, unknown type) raise when ``iter_inputs`` 
 from __future__ import annotations
 
 import io
-import ipaddress
 import logging
 import os
 import re
-import socket
 import struct
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Union
-from urllib.parse import urljoin, urlsplit
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from .errors import InputError
+from .fetch import check_url, fetch_url
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +46,6 @@ PDF_SUFFIXES = frozenset({".pdf"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts"})
 PDF_RENDER_SCALE = 2.0  # pixels per PDF point: 144 DPI, as PaddleX's PDFReader (zoom=2.0)
 DEFAULT_MAX_PIXELS = 100_000_000
-MAX_REDIRECTS = 5
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 # PDFium is not thread-safe; every call into it holds this lock (never across a yield).
@@ -117,7 +113,7 @@ def _reader_for(source: Any, opts: _Options) -> Union[Callable[[], Iterator[Inpu
         )
     scheme = _SCHEME_RE.match(source)
     if scheme:
-        _check_url_scheme(source)
+        check_url(source)
         return lambda: _iter_url(source, opts)
     path = Path(source).expanduser()
     if not path.exists():
@@ -347,86 +343,7 @@ def _iter_capture(target: Union[int, str], label: str, opts: _Options, *, camera
 
 
 # ---------------------------------------------------------------------------------------------
-# URLs
-
-
-def _check_url_scheme(url: str) -> None:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise InputError(url, f"URL scheme {scheme!r} is not allowed; only http:// and https:// URLs are fetched")
-    if not urlsplit(url).hostname:
-        raise InputError(url, "the URL has no host name")
-
-
-def _check_public_host(url: str) -> None:
-    """Refuse hosts that resolve to loopback, private, link-local or otherwise non-public addresses."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as err:
-        raise InputError(url, f"the host name cannot be resolved ({err})") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if getattr(address, "ipv4_mapped", None):
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            raise InputError(url, f"the host resolves to a non-public address ({address}); such URLs are refused here")
-
-
-def fetch_url(url: str, *, timeout: float, max_bytes: int, allow_private: bool = True) -> bytes:
-    """GET ``url`` (http/https only), at most ``max_bytes``, within ``timeout`` seconds in total.
-
-    With ``allow_private=False`` (the HTTP server) every hop of a redirect chain must resolve to
-    public addresses. The check resolves the name before the request, so a DNS server that
-    answers differently the second time could still slip through; run the server behind an
-    egress firewall where that matters.
-    """
-    import requests
-
-    deadline = time.monotonic() + timeout
-    current = url
-    with requests.Session() as session:
-        for _ in range(MAX_REDIRECTS + 1):
-            _check_url_scheme(current)
-            if not allow_private:
-                _check_public_host(current)
-            remaining = max(deadline - time.monotonic(), 0.001)
-            try:
-                response = session.get(current, stream=True, timeout=remaining, allow_redirects=False)
-            except requests.Timeout:
-                raise InputError(url, f"the server did not answer within {timeout:g} s") from None
-            except requests.RequestException as err:
-                raise InputError(url, f"the URL cannot be fetched ({type(err).__name__}: {err})") from None
-            with response:
-                if response.is_redirect:
-                    current = urljoin(current, response.headers.get("Location", ""))
-                    continue
-                if response.status_code != 200:
-                    raise InputError(url, f"the server answered HTTP {response.status_code} {response.reason}")
-                return _read_body(response, url, deadline, timeout, max_bytes)
-    raise InputError(url, f"more than {MAX_REDIRECTS} redirects")
-
-
-def _read_body(response: Any, url: str, deadline: float, timeout: float, max_bytes: int) -> bytes:
-    import requests
-
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise InputError(url, f"the file is {int(declared)} bytes, more than the limit of {max_bytes} bytes")
-    chunks: List[bytes] = []
-    received = 0
-    try:
-        for chunk in response.iter_content(chunk_size=65536):
-            received += len(chunk)
-            if received > max_bytes:
-                raise InputError(url, f"the file is larger than the limit of {max_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise InputError(url, f"the download did not finish within {timeout:g} s")
-            chunks.append(chunk)
-    except requests.RequestException as err:  # read timeouts and broken connections
-        raise InputError(url, f"the download failed ({type(err).__name__}); the server is too slow or went away") from None
-    return b"".join(chunks)
+# URLs (fetched by edge.fetch)
 
 
 def _iter_url(url: str, opts: _Options) -> Iterator[InputItem]:

@@ -30,7 +30,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ..errors import InputError
-from ..inputs import fetch_url, read_image_bytes
+from ..fetch import fetch_url
+from ..inputs import read_image_bytes
 from .codec import decode_base64, encode_instances, encode_jpeg_base64
 from .gate import INFER_PATH, RequestGate, envelope
 from .limits import ServeLimits

@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import struct
 import threading
+import time
 import types
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,8 @@ import pytest
 from PIL import Image
 
 from edge.errors import InputError
-from edge.inputs import InputItem, PDF_RENDER_SCALE, fetch_url, iter_inputs, read_image_bytes
+from edge.fetch import fetch_url, is_public_address
+from edge.inputs import InputItem, PDF_RENDER_SCALE, iter_inputs, read_image_bytes
 
 SAMPLES = sorted((Path(__file__).resolve().parents[2] / "samples" / "coco").glob("*.jpg"))
 PHOTO = SAMPLES[0]
@@ -333,6 +335,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Location", "/photo.jpg")
             self.end_headers()
             return
+        if self.path in ("/trickle-body", "/trickle-head"):  # a byte every 0.25 s, 40 at most
+            try:
+                if self.path == "/trickle-body":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    payload = b"x" * 40
+                else:
+                    payload = b"HTTP/1.0 200 OK\r\nX-Slow: " + b"y" * 40
+                for byte in payload:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.25)
+            except OSError:  # the client gave up
+                pass
+            return
         if self.path == "/chunked-big":  # no Content-Length: the limit is enforced while reading
             self.send_response(200)
             self.end_headers()
@@ -425,6 +443,54 @@ def test_private_hosts_refused_when_asked(server):
     for address in ("10.1.2.3", "169.254.169.254", "[::1]", "0.0.0.0"):
         with pytest.raises(InputError, match="non-public address"):
             fetch_url(f"http://{address}/x.jpg", timeout=1, max_bytes=100, allow_private=False)
+
+
+@pytest.mark.parametrize("path", ["/trickle-body", "/trickle-head"])
+def test_url_timeout_is_a_total_deadline(server, path):
+    """Each byte comes well within the timeout, but the whole answer would take 10 s."""
+    started = time.monotonic()
+    with pytest.raises(InputError, match="within 1 s"):
+        fetch_url(server + path, timeout=1, max_bytes=10**6)
+    assert time.monotonic() - started < 8
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x.jpg", "http://127.0.0.1:99999/x.jpg", "http://127.0.0.1:abc/x.jpg",
+                                 f"http://{'a' * 64}.example/x.jpg", "http://" + "a." * 130 + "example/x.jpg"])
+def test_malformed_urls_are_input_errors(url):
+    with pytest.raises(InputError, match="malformed|host name"):
+        iter_inputs(url)
+    with pytest.raises(InputError, match="malformed|host name"):
+        fetch_url(url, timeout=1, max_bytes=100, allow_private=False)
+    [item] = collect([url])
+    assert item.error is not None
+
+
+EMBEDDED_PRIVATE = [
+    ("NAT64 of 127.0.0.1", "64:ff9b::7f00:1"),
+    ("NAT64 of 10.0.0.1", "64:ff9b::a00:1"),
+    ("NAT64 local-use prefix", "64:ff9b:1::808:808"),
+    ("6to4 of 127.0.0.1", "2002:7f00:1::1"),
+    ("6to4 of 169.254.169.254", "2002:a9fe:a9fe::1"),
+    ("IPv4-compatible 127.0.0.1", "::7f00:1"),
+    ("IPv4-compatible 192.168.1.1", "::c0a8:101"),
+    ("Teredo, client 127.0.0.1", "2001:0:4136:e378:8000:63bf:80ff:fffe"),
+]
+
+
+@pytest.mark.parametrize("address", [a for _, a in EMBEDDED_PRIVATE], ids=[n for n, _ in EMBEDDED_PRIVATE])
+def test_ipv6_addresses_are_judged_by_the_ipv4_they_embed(address):
+    import ipaddress
+
+    assert not is_public_address(ipaddress.ip_address(address))
+    with pytest.raises(InputError, match="non-public address"):  # refused before anything is sent
+        fetch_url(f"http://[{address}]/x.jpg", timeout=1, max_bytes=100, allow_private=False)
+
+
+def test_public_addresses_stay_public():
+    import ipaddress
+
+    for address in ("8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1"):
+        assert is_public_address(ipaddress.ip_address(address)), address
 
 
 def test_input_item_is_the_documented_dataclass():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Iterator, Tuple
 
@@ -26,7 +27,9 @@ def server(standin_edge) -> Iterator[BackgroundServer]:
 
 
 class _ImageHost(BaseHTTPRequestHandler):
-    """GET /<name> returns a stored file; /slow/<name> first waits for `release` (in-flight tests)."""
+    """GET /<name> returns a stored file; /slow/<name> first waits for `release` (in-flight tests);
+    /trickle/<name> sends its bytes one every 0.25 s (at most 40 of them); /redirect/<location>
+    answers 302 to that (unchecked) location."""
 
     files: Dict[str, bytes] = {}
     slow_started = threading.Event()
@@ -34,6 +37,25 @@ class _ImageHost(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         path = self.path
+        if path.startswith("/redirect/"):
+            self.send_response(302)
+            self.send_header("Location", path[len("/redirect/"):])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if path.startswith("/trickle/"):
+            body = self.files[path[len("/trickle"):]]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for byte in body[:40]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.25)
+            except OSError:  # the client gave up
+                pass
+            return
         if path.startswith("/slow/"):
             self.slow_started.set()
             self.release.wait(10)

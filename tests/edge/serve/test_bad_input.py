@@ -96,11 +96,18 @@ def test_url_missing_on_the_host(server, image_host):
 def test_private_addresses_are_refused_by_default(standin_edge, image_host, sample_images):
     base, _ = image_host
     live = start_server(standin_edge.inference_dir, allow_private_urls=False)
+    port = base.rsplit(":", 1)[1]
     try:
         response = requests.post(live.url + INFER, json={"image": f"{base}/{sample_images[0].name}"}, timeout=60)
         assert response.status_code == 400
         assert_envelope(response.json(), 400)
         assert "non-public address (127.0.0.1)" in response.json()["errorMsg"]
+        # IPv6 addresses that carry 127.0.0.1 / 10.0.0.1 / 169.254.169.254: NAT64, 6to4, IPv4-compatible, Teredo
+        for host in ("64:ff9b::7f00:1", "64:ff9b::a00:1", "2002:7f00:1::1", "2002:a9fe:a9fe::1", "::7f00:1",
+                     "2001:0:4136:e378:8000:63bf:80ff:fffe", "64:ff9b:1::a00:1"):
+            response = requests.post(live.url + INFER, json={"image": f"http://[{host}]:{port}/x.jpg"}, timeout=60)
+            assert response.status_code == 400, response.text
+            assert "non-public address" in response.json()["errorMsg"], response.json()["errorMsg"]
         stays_up(live)
     finally:
         live.stop()
@@ -309,3 +316,55 @@ def test_a_body_that_is_not_json_gets_422_asking_for_a_json_object(server, body,
     assert errors and all(set(e) == {"type", "loc", "msg"} for e in errors)
     assert errors[0]["type"] == "json_invalid" and "send a JSON object" in errors[0]["msg"], errors
     stays_up(server)
+
+
+# --- malformed URLs are a 400; the URL timeout is a total deadline ------------------------------
+
+
+MALFORMED_URLS = [
+    ("unclosed IPv6 bracket", "http://[::1/x.jpg", "malformed"),
+    ("port out of range", "http://127.0.0.1:99999/x.jpg", "malformed"),
+    ("port not a number", "http://127.0.0.1:abc/x.jpg", "malformed"),
+    ("host label over 63 characters", f"http://{'a' * 64}.example/x.jpg", "host name"),
+]
+
+
+@pytest.mark.parametrize("url,words", [c[1:] for c in MALFORMED_URLS], ids=[c[0] for c in MALFORMED_URLS])
+@pytest.mark.parametrize("private", ["allowed", "refused"])
+def test_malformed_url_is_a_400(standin_edge, server, url, words, private):
+    live = server if private == "allowed" else start_server(standin_edge.inference_dir, allow_private_urls=False)
+    try:
+        response = requests.post(live.url + INFER, json={"image": url}, timeout=60)
+        assert response.status_code == 400, response.text
+        assert_envelope(response.json(), 400)
+        assert words in response.json()["errorMsg"]
+        stays_up(live)
+    finally:
+        if live is not server:
+            live.stop()
+
+
+@pytest.mark.parametrize("location", ["http://[::1/x.jpg", "http://127.0.0.1:99999/x.jpg", ""])
+def test_redirect_to_a_malformed_location_is_a_400(server, image_host, location):
+    base, _ = image_host
+    response = requests.post(server.url + INFER, json={"image": f"{base}/redirect/{location}"}, timeout=60)
+    assert response.status_code == 400, response.text
+    assert_envelope(response.json(), 400)
+    message = response.json()["errorMsg"]
+    assert ("redirected to" in message and "malformed" in message) or "redirect without a Location" in message, message
+
+
+def test_url_timeout_is_a_total_deadline(standin_edge, image_host, sample_images):
+    """An origin that trickles a byte every 0.25 s (each read is quick) is cut off at --url-timeout."""
+    base, _ = image_host
+    live = start_server(standin_edge.inference_dir, url_timeout=1.0)
+    try:
+        sent = time.monotonic()
+        response = requests.post(live.url + INFER, json={"image": f"{base}/trickle/{sample_images[0].name}"}, timeout=60)
+        waited = time.monotonic() - sent
+        assert response.status_code == 400, response.text
+        assert "did not finish within 1 s" in response.json()["errorMsg"]
+        assert waited < 8, f"the fetch took {waited:.1f} s; the origin trickles for 10 s"
+        stays_up(live)
+    finally:
+        live.stop()
