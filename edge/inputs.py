@@ -12,8 +12,10 @@ Accepted sources (PaddleX's ``predict(input=...)`` plus video and cameras):
 
 Images are decoded with ``cv2.imdecode`` (EXIF orientation applied, gray/alpha dropped to BGR),
 which gives the same pixels as PaddleX's ``cv2.imread``. Before decoding, the header is read
-with PIL to refuse decompression bombs (``max_pixels``), and the file is checked for
-truncation, because OpenCV silently returns a half-grey picture for a JPEG cut in half.
+with PIL: only JPEG, PNG, BMP, WebP, TIFF and GIF are accepted (OpenCV would decode others,
+e.g. Radiance HDR, without a size check), decompression bombs are refused (``max_pixels``), and
+the file is checked for truncation, because OpenCV silently returns a half-grey picture for a
+JPEG cut in half.
 
 Errors are :class:`edge.errors.InputError`. In a list or a directory a bad element becomes an
 :class:`InputItem` with ``error`` set and iteration goes on (``strict=True`` raises instead);
@@ -41,6 +43,9 @@ from .fetch import check_url, fetch_url
 
 logger = logging.getLogger(__name__)
 
+# PIL's names of the formats that are decoded (MPO: a JPEG with extra pictures, as cameras write)
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "WEBP", "TIFF", "GIF"})
+ACCEPTED_NAMES = "JPEG, PNG, BMP, WebP, TIFF or GIF"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 PDF_SUFFIXES = frozenset({".pdf"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts"})
@@ -185,37 +190,41 @@ def _array_to_bgr(array: np.ndarray) -> np.ndarray:
 
 
 def read_image_bytes(data: bytes, source: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode an encoded image (JPEG, PNG, BMP, WebP, TIFF, GIF) to BGR uint8, safely."""
+    """Decode an encoded image (JPEG, PNG, BMP, WebP, TIFF, GIF) to BGR uint8, safely.
+
+    The format and the size come from the file's header (PIL reads it without decoding) before
+    anything is decoded: other formats that OpenCV would decode blindly (Radiance HDR, PFM,
+    PNM, PAM, Sun raster, JPEG 2000, OpenEXR, ...) are refused, and so are images over
+    ``max_pixels``.
+    """
     if not data:
         raise InputError(source, "the file is empty (0 bytes)")
     try:
         header = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as err:
         raise InputError(source, f"the image is too large to decode safely ({err})") from None
-    except Exception:  # PIL does not know it; OpenCV may (e.g. .exr, .pfm) or nobody does
-        header = None
+    except Exception:  # PIL does not know it: OpenCV might (.hdr, .pfm, .exr), but it is not accepted
         if _declared_size(data) == "zero":
             raise InputError(source, "the image has zero width or height; the file is damaged") from None
-    if header is not None:
-        width, height = header.size
-        if width <= 0 or height <= 0:
-            raise InputError(source, f"the image has zero size ({width}x{height})")
-        if width * height > max_pixels:
-            raise InputError(
-                source,
-                f"the image is {width}x{height} = {width * height} pixels, more than max_pixels="
-                f"{max_pixels}; downscale it or raise max_pixels",
-            )
-        _check_complete(header, data, source)
+        raise InputError(source, f"not an image file, or a format that is not accepted; pass {ACCEPTED_NAMES}") from None
+    if header.format not in ACCEPTED_FORMATS:
+        raise InputError(source, f"{header.format} images are not accepted; pass {ACCEPTED_NAMES}")
+    width, height = header.size
+    if width <= 0 or height <= 0:
+        raise InputError(source, f"the image has zero size ({width}x{height})")
+    if width * height > max_pixels:
+        raise InputError(
+            source,
+            f"the image is {width}x{height} = {width * height} pixels, more than max_pixels="
+            f"{max_pixels}; downscale it or raise max_pixels",
+        )
+    _check_complete(header, data, source)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None and header is not None:  # e.g. GIF, which this OpenCV cannot decode
+    if image is None:  # e.g. GIF, which this OpenCV cannot decode
         try:
-            header = Image.open(io.BytesIO(data))
-            image = cv2.cvtColor(np.asarray(header.convert("RGB")), cv2.COLOR_RGB2BGR)
+            image = cv2.cvtColor(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), cv2.COLOR_RGB2BGR)
         except Exception as err:
             raise InputError(source, f"the image cannot be decoded ({err})") from None
-    if image is None:
-        raise InputError(source, "not an image file (or a format that cannot be decoded); pass a JPEG, PNG, BMP, WebP or TIFF")
     if image.size == 0:
         raise InputError(source, "the image has zero size")
     if image.shape[0] * image.shape[1] > max_pixels:

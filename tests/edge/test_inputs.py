@@ -178,6 +178,32 @@ def test_too_many_pixels_is_refused_from_the_header():
     assert read_image_bytes(small, "small.jpg", max_pixels=64 * 64).shape == (64, 64, 3)
 
 
+def opencv_only_formats() -> Dict[str, bytes]:
+    """Files that this OpenCV decodes (checked here) but that are not on the accepted list."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    files = {ext: encode(image.astype(np.float32) / 255 if ext in (".hdr", ".pfm") else image, ext)
+             for ext in (".hdr", ".pfm", ".ppm", ".pam", ".sr", ".jp2")}
+    files[".pgm"] = encode(image[:, :, 0], ".pgm")
+    for ext, data in files.items():
+        assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is not None, ext
+    return files
+
+
+@pytest.mark.parametrize("ext", [".hdr", ".pfm", ".ppm", ".pgm", ".pam", ".sr", ".jp2"])
+def test_only_the_accepted_formats_are_decoded(ext):
+    with pytest.raises(InputError, match="not accepted; pass JPEG, PNG, BMP, WebP, TIFF or GIF"):
+        read_image_bytes(opencv_only_formats()[ext], f"image{ext}")
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".webp", ".tiff"])
+def test_every_accepted_format_is_checked_against_max_pixels(ext):
+    image = np.zeros((100, 120, 3), np.uint8)
+    with pytest.raises(InputError, match="max_pixels=11999"):
+        read_image_bytes(encode(image, ext), f"image{ext}", max_pixels=11_999)
+    assert read_image_bytes(encode(image, ext), f"image{ext}", max_pixels=12_000).shape == (100, 120, 3)
+
+
 def test_zero_size_image():
     with pytest.raises(InputError, match="zero"):
         read_image_bytes(png_bytes(0, 10), "zero.png")

@@ -44,6 +44,11 @@ def stays_up(server) -> None:
     assert ok.status_code == 200 and ok.json()["errorCode"] == 0
 
 
+def radiance_hdr() -> bytes:
+    """A Radiance HDR file: OpenCV decodes it, without the header check every accepted format gets."""
+    return cv2.imencode(".hdr", np.full((48, 64, 3), 0.5, np.float32))[1].tobytes()
+
+
 # (case, request body, HTTP status, words the errorMsg must contain)
 CASES = [
     ("invalid JSON", b'{"image": "abc', 422, ["json_invalid"]),
@@ -59,6 +64,7 @@ CASES = [
     ("zero-size image", json.dumps({"image": b64(png_declaring(0, 32))}).encode(), 400, ["zero"]),
     ("over max_pixels", json.dumps({"image": b64(png_declaring(8000, 6000))}).encode(), 400, ["max_pixels=40000000"]),
     ("20000x20000 header", json.dumps({"image": b64(png_declaring(20000, 20000))}).encode(), 400, ["too large"]),
+    ("Radiance HDR", json.dumps({"image": b64(radiance_hdr())}).encode(), 400, ["not accepted", "JPEG, PNG"]),
     ("file:// URL", json.dumps({"image": "file:///etc/passwd"}).encode(), 400, ["scheme 'file'", "only http"]),
     ("ftp:// URL", json.dumps({"image": "ftp://127.0.0.1/x.png"}).encode(), 400, ["scheme 'ftp'"]),
 ]
