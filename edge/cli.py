@@ -166,11 +166,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluate import evaluate_predictor
+    from .evaluate import default_images_dir, evaluate_predictor, load_ground_truth
     from .pipeline import create_pipeline
 
+    ground_truth = load_ground_truth(args.data)  # checked before the model is loaded
     pipeline = create_pipeline(config=_model_overrides(args.model, args.backend, args.threads))
-    report = evaluate_predictor(pipeline.predictor, args.data, args.images, threshold=args.threshold)
+    report = evaluate_predictor(pipeline.predictor, ground_truth, args.images or default_images_dir(args.data),
+                                threshold=args.threshold)
     print(f"model: {args.model or 'default'} ({pipeline.predictor.name}), {report['num_images']} images")
     print(f"mask AP {report['segm']['AP']:.4f}  AP50 {report['segm']['AP50']:.4f}  AP75 {report['segm']['AP75']:.4f}")
     print(f"box  AP {report['bbox']['AP']:.4f}  AP50 {report['bbox']['AP50']:.4f}  AP75 {report['bbox']['AP75']:.4f}")

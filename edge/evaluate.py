@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import logging
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -36,17 +38,104 @@ MAX_DETECTIONS = 100  # COCOeval scores the 100 best detections of an image; kee
 
 
 def load_ground_truth(coco_gt: Union[str, Path, COCO]) -> COCO:
-    """A pycocotools COCO object from a path to a COCO json (or the object itself)."""
+    """A pycocotools COCO object from a path to a COCO json (or the object itself).
+
+    The file is checked first (`check_coco`): pycocotools itself fails on a malformed file with
+    a KeyError, a TypeError or a crash in its C code, far from the field that is wrong.
+    """
     if isinstance(coco_gt, COCO):
         return coco_gt
     path = Path(coco_gt)
     if not path.is_file():
         raise InputError(str(path), "COCO annotation file not found; pass the path of an annotations json")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-            return COCO(str(path))
-    except (ValueError, KeyError, TypeError, AssertionError) as exc:
-        raise InputError(str(path), f"not a COCO annotation file ({exc}); check its images/annotations/categories") from exc
+        dataset = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InputError(str(path), f"not a COCO annotation file: not readable JSON ({exc})") from None
+    problem = check_coco(dataset)
+    if problem:
+        raise InputError(str(path), f"not a COCO annotation file: {problem}")
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
+    return coco
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _segmentation_problem(segmentation: Any) -> Optional[str]:
+    if isinstance(segmentation, list):
+        if not segmentation:
+            return "an empty list; give polygons [[x1, y1, x2, y2, x3, y3, ...], ...] or an RLE"
+        for polygon in segmentation:
+            if not isinstance(polygon, list) or not all(_is_number(v) for v in polygon):
+                return f"a polygon must be a list of numbers, got {str(polygon)[:60]}"
+            if len(polygon) < 6 or len(polygon) % 2:
+                return f"a polygon needs an even count of at least 6 numbers (3 points), got {len(polygon)}"
+        return None
+    if isinstance(segmentation, dict):
+        size, counts = segmentation.get("size"), segmentation.get("counts")
+        if not (isinstance(size, list) and len(size) == 2 and all(_is_id(v) and v >= 0 for v in size)):
+            return "an RLE needs size [height, width]"
+        if not (isinstance(counts, str) or (isinstance(counts, list) and all(_is_id(v) and v >= 0 for v in counts))):
+            return "an RLE needs counts: a string or a list of run lengths"
+        return None
+    return f"must be a list of polygons or an RLE object, got {type(segmentation).__name__}"
+
+
+def check_coco(dataset: Any) -> Optional[str]:
+    """What is wrong with a COCO instance-segmentation dataset (the first thing found), or None."""
+    if not isinstance(dataset, dict):
+        return f"the top level must be an object with images, annotations and categories, got {type(dataset).__name__}"
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(dataset.get(key), list):
+            return f"{key!r} is missing or not a list"
+    if not dataset["categories"]:
+        return "'categories' is empty"
+    categories = set()
+    for i, cat in enumerate(dataset["categories"]):
+        if not (isinstance(cat, dict) and _is_id(cat.get("id")) and isinstance(cat.get("name"), str)):
+            return f"categories[{i}] needs an integer id and a name"
+        categories.add(cat["id"])
+    images: Dict[int, Tuple[int, int]] = {}
+    for i, image in enumerate(dataset["images"]):
+        if not (isinstance(image, dict) and _is_id(image.get("id"))):
+            return f"images[{i}] needs an integer id"
+        if not (isinstance(image.get("file_name"), str) and image["file_name"]):
+            return f"images[{i}] (id {image['id']}) needs a file_name"
+        if not all(_is_id(image.get(k)) and image[k] > 0 for k in ("width", "height")):
+            return f"images[{i}] (id {image['id']}) needs a positive integer width and height"
+        images[image["id"]] = (image["height"], image["width"])
+    for i, ann in enumerate(dataset["annotations"]):
+        where = f"annotations[{i}]"
+        if not (isinstance(ann, dict) and _is_id(ann.get("id"))):
+            return f"{where} must be an object with an integer id"
+        if ann.get("image_id") not in images:
+            return f"{where}.image_id {ann.get('image_id')!r} is not the id of an image"
+        if ann.get("category_id") not in categories:
+            return f"{where}.category_id {ann.get('category_id')!r} is not the id of a category"
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)) or bbox[2] < 0 or bbox[3] < 0:
+            return f"{where}.bbox must be [x, y, width, height] (numbers, width and height >= 0), got {str(bbox)[:60]}"
+        if "segmentation" not in ann:
+            return f"{where} has no segmentation"
+        problem = _segmentation_problem(ann["segmentation"])
+        if problem:
+            return f"{where}.segmentation: {problem}"
+        if isinstance(ann["segmentation"], dict) and tuple(ann["segmentation"]["size"]) != images[ann["image_id"]]:
+            return f"{where}.segmentation: the RLE size is not the image's [height, width]"
+        if "area" in ann and not _is_number(ann["area"]):
+            return f"{where}.area must be a number"
+        if ann.get("iscrowd", 0) not in (0, 1):
+            return f"{where}.iscrowd must be 0 or 1"
+    return None
 
 
 def category_ids_by_name(coco_gt: COCO) -> Dict[str, int]:
@@ -170,6 +259,12 @@ def evaluate(predictions: Mapping[int, Mapping[str, Any]], coco_gt: Union[str, P
     return report
 
 
+def default_images_dir(annotations: Path) -> Path:
+    """The `images/` folder beside an annotation file, or the file's own folder."""
+    beside = annotations.parent
+    return beside / "images" if (beside / "images").is_dir() else beside
+
+
 def evaluate_predictor(predictor, coco_gt: Union[str, Path, COCO], images_dir: Optional[Path] = None,
                        threshold: float = 0.05) -> Dict[str, Any]:
     """Run a predictor (pipeline.LocalPredictor or RemotePredictor) over a COCO set and evaluate it.
@@ -187,8 +282,7 @@ def evaluate_predictor(predictor, coco_gt: Union[str, Path, COCO], images_dir: O
     if images_dir is None:
         if isinstance(coco_gt, COCO):
             raise ConfigError("pass images_dir when the ground truth is a COCO object")
-        beside = Path(coco_gt).parent
-        images_dir = beside / "images" if (beside / "images").is_dir() else beside
+        images_dir = default_images_dir(Path(coco_gt))
     labels = getattr(getattr(predictor, "spec", None), "labels", None)
     stages: Dict[str, List[float]] = {}
     predictions: Dict[int, Dict[str, Any]] = {}

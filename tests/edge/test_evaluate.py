@@ -1,5 +1,8 @@
 """Box and mask AP with real pycocotools on ground truth from the synthetic generator."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -133,3 +136,42 @@ def test_bad_inputs_raise_typed_errors(gt_path, tmp_path):
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(InputError, match="not a COCO"):
         load_ground_truth(tmp_path / "bad.json")
+
+
+def _broken(gt_path, change):
+    dataset = json.loads(gt_path.read_text())
+    change(dataset)
+    return dataset
+
+
+BROKEN_COCO = [
+    ("empty object", lambda d: d.clear(), "'images' is missing"),
+    ("no file_name", lambda d: d["images"][0].pop("file_name"), "images[0] (id 1) needs a file_name"),
+    ("no categories", lambda d: d.pop("categories"), "'categories' is missing"),
+    ("polygon of one point", lambda d: d["annotations"][0].update(segmentation=[[1, 2]]),
+     "annotations[0].segmentation: a polygon needs an even count of at least 6 numbers"),
+    ("string segmentation", lambda d: d["annotations"][0].update(segmentation="abc"),
+     "annotations[0].segmentation: must be a list of polygons or an RLE object, got str"),
+    ("string bbox", lambda d: d["annotations"][0].update(bbox="1,2,3,4"), "annotations[0].bbox must be"),
+    ("unknown category", lambda d: d["annotations"][0].update(category_id=99), "annotations[0].category_id 99"),
+]
+
+
+@pytest.mark.parametrize("change,words", [c[1:] for c in BROKEN_COCO], ids=[c[0] for c in BROKEN_COCO])
+def test_broken_coco_file_is_an_input_error_naming_the_field(gt_path, tmp_path, change, words):
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(_broken(gt_path, change)))
+    with pytest.raises(InputError, match="not a COCO annotation file") as error:
+        load_ground_truth(path)
+    assert words in str(error.value)
+
+
+@pytest.mark.parametrize("change,words", [c[1:] for c in BROKEN_COCO], ids=[c[0] for c in BROKEN_COCO])
+def test_edge_eval_on_a_broken_coco_file_exits_2_with_one_line(gt_path, tmp_path, standin_edge, change, words):
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(_broken(gt_path, change)))
+    done = subprocess.run([sys.executable, "-m", "edge.cli", "eval", "--model", str(standin_edge.inference_dir),
+                           "--data", str(path)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and words in done.stderr and "Traceback" not in done.stderr, done.stderr
