@@ -12,7 +12,17 @@ class InputError(EdgeError):
     def __init__(self, source: object, reason: str):
         self.source = source
         self.reason = reason
-        super().__init__(f"cannot read input {source!r}: {reason}")
+        super().__init__(f"cannot read input {describe_source(source)}: {reason}")
+
+
+def describe_source(source: object, limit: int = 200) -> str:
+    """A short name for an input in messages: an image array or a list is not printed whole."""
+    if hasattr(source, "shape") and hasattr(source, "dtype"):
+        return f"<array {'x'.join(str(n) for n in source.shape)} {source.dtype}>"
+    if isinstance(source, (list, tuple)):
+        return f"<{type(source).__name__} of {len(source)} items>"
+    text = repr(source)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ModelError(EdgeError):

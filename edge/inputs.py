@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .errors import InputError
+from .errors import InputError, describe_source
 from .fetch import check_url, fetch_url
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,8 @@ def _reader_for(source: Any, opts: _Options) -> Union[Callable[[], Iterator[Inpu
         return lambda: _iter_capture(int(source), f"camera_{int(source)}", opts, camera=True)
     if isinstance(source, Path):
         source = str(source)
+    if isinstance(source, str) and not source.strip():
+        raise InputError(source, "the input is an empty string; pass an image, a path, a URL or a directory")
     if not isinstance(source, str):
         raise InputError(
             source,
@@ -139,7 +141,8 @@ def _reader_for(source: Any, opts: _Options) -> Union[Callable[[], Iterator[Inpu
 def _iter_many(sources: list, opts: _Options, strict: bool) -> Iterator[InputItem]:
     """Each element in turn; a failing element becomes an error item unless ``strict``."""
     for element in sources:
-        label = None if isinstance(element, np.ndarray) else str(element)
+        label = None if isinstance(element, np.ndarray) else (
+            str(element) if isinstance(element, (str, Path, int)) else describe_source(element))
         try:
             if isinstance(element, (list, tuple)):
                 raise InputError(element, "nested lists are not supported; flatten the input list")
@@ -151,8 +154,7 @@ def _iter_many(sources: list, opts: _Options, strict: bool) -> Iterator[InputIte
         except InputError as err:
             if strict:
                 raise
-            logger.warning("skipping input: %s", err)
-            yield InputItem(label, None, None, err)
+            yield InputItem(label, None, None, err)  # the consumer reports it (once)
 
 
 def _list_directory(path: Path) -> List[Path]:

@@ -74,6 +74,31 @@ def test_single_bad_input_raises(standin_edge, tmp_path):
         list(pipe.predict(str(tmp_path / "empty")))
 
 
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_empty_string_is_an_input_error_not_the_current_directory(standin_edge, empty, tmp_path, monkeypatch, photo):
+    import cv2
+
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite(str(tmp_path / "here.png"), photo)  # what "" would read if it meant "."
+    with pytest.raises(InputError, match="empty string"):
+        list(pipeline_for(standin_edge.bundle_dir).predict(empty))
+
+
+def test_each_bad_item_is_reported_once_and_briefly(standin_edge, sample_images, tmp_path, caplog, photo):
+    (tmp_path / "a_good.jpg").write_bytes(sample_images[0].read_bytes())
+    (tmp_path / "b_broken.jpg").write_bytes(sample_images[1].read_bytes()[:500])
+    pipe = pipeline_for(standin_edge.bundle_dir)
+    with caplog.at_level("WARNING"):
+        assert len(list(pipe.predict(str(tmp_path)))) == 1
+    assert caplog.text.count("b_broken.jpg") == 1, caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        results = list(pipe.predict([photo, [photo, photo]]))  # a nested list is refused, the rest goes on
+    assert len(results) == 1
+    assert caplog.text.count("nested lists are not supported") == 1, caplog.text
+    assert len(caplog.text) < 1000 and "array([" not in caplog.text, caplog.text[:2000]
+
+
 def test_pdf_gives_one_result_per_page(standin_edge, sample_images, tmp_path):
     from PIL import Image
 
