@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import socket
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional
+from typing import Any, Dict, Iterator, List, NoReturn, Optional
 
 from .errors import EdgeError
 from .serve.limits import MiB, ServeLimits
@@ -56,8 +58,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+class Terminated(BaseException):
+    """SIGTERM as an exception, so that the stack unwinds and scratch directories are removed."""
+
+
+@contextmanager
+def unwind_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise (KeyboardInterrupt, Terminated) instead of killing the process.
+
+    Paddle installs its own SIGTERM handler when it is imported (it prints a C++ report and
+    exits, leaving every temporary directory behind), so Paddle is imported first.
+    """
     import export  # noqa: F401  (legacy program mode before paddle is imported)
+    import paddle  # noqa: F401
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with unwind_on_signals():
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     from export.exporter import ExportOptions
     from export.source import resolve_source
 
@@ -138,7 +171,11 @@ SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the embedded default, offline: export the demo model, predict on the samples."""
-    import export  # noqa: F401  (legacy program mode before paddle is imported)
+    with unwind_on_signals():
+        return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
     from export.demo import demo_source
     from export.exporter import ExportOptions
 
@@ -348,6 +385,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except EdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"edge {args.command or ''}: interrupted (SIGINT); nothing half-written was left", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Terminated:
+        print(f"edge {args.command or ''}: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ bundle is written atomically at the very end).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -64,6 +65,16 @@ def _rebuild(source: Source, out_dir: Path, graph: str) -> Path:
                           input_size=tuple(source.input_size), weights=source.weights, model_name=source.model_name)
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Report an unusable output root now, before minutes of work (it is created if missing)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".edge-write-check-", dir=out_dir))
+    except OSError as exc:
+        raise ExportError(f"--out {out_dir} cannot hold bundles ({exc.strerror or exc}); "
+                          "choose a writable directory") from None
+
+
 def calibration_images(source: Source, options: ExportOptions) -> List[Path]:
     from .quantize import DEFAULT_CALIB_DIR, list_calibration_images
 
@@ -78,6 +89,7 @@ def export_model(source: Source, options: ExportOptions,
         raise ExportError(f"unknown target {options.target!r}; choose one of {', '.join(TARGETS)}")
     if options.int8 and (options.fp16 or options.weight_only):
         raise ExportError("--int8 cannot be combined with --fp16 or --weight-only")
+    check_out_dir(Path(options.out_dir))
     seconds: Dict[str, float] = {}
 
     @contextmanager

@@ -2,6 +2,10 @@
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,3 +156,48 @@ def test_labelled_data_adds_mask_ap_of_both_sides_to_the_manifest(tmp_path):
     assert {"paddle_mask_ap", "lite_mask_ap", "mask_ap_drop"} <= set(fp32)
     assert {"fp32_mask_ap", "int8_mask_ap", "mask_ap_drop"} <= set(int8)
     assert abs(fp32["mask_ap_drop"]) <= 0.002  # the same network on two engines
+
+
+def _start_cli_export(standin_dir: Path, tmp_path: Path, out: Path) -> "subprocess.Popen":
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch_root), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", "export", "--model-dir", str(standin_dir),
+                             "--target", "x86", "--out", str(out), "--calib", str(IMAGES), "--calib-count", "3"],
+                            cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")],
+                         ids=["SIGTERM", "SIGINT"])
+def test_signal_during_export_removes_the_scratch_and_exits_with_one_line(standin_dir, tmp_path, sig, code, word):
+    out = tmp_path / "out"
+    process = _start_cli_export(standin_dir, tmp_path, out)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "tmp").glob("edge-export-*/fp32/inference.yml")):  # past the compat step
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr and "C++" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("edge export:")] == [
+        f"edge export: {'terminated' if sig == signal.SIGTERM else 'interrupted'} ({word}); nothing half-written was left"]
+    assert list((tmp_path / "tmp").iterdir()) == []  # the scratch directories (edge-export-*, edge-opt-*)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_unusable_out_is_reported_before_any_work(standin_dir, tmp_path):
+    not_a_dir = tmp_path / "file-not-dir"
+    not_a_dir.write_text("x")
+    process = subprocess.run([sys.executable, "-m", "edge.cli", "export", "--model-dir", str(standin_dir),
+                              "--target", "x86", "--out", str(not_a_dir / "sub")],
+                             cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    assert process.returncode == 2, process.stderr
+    assert "--out" in process.stderr and str(not_a_dir / "sub") in process.stderr, process.stderr
+    assert "program" not in process.stdout, process.stdout  # no step ran
