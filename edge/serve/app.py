@@ -4,11 +4,13 @@ Envelope: `{logId (uuid4), errorCode, errorMsg[, result]}`; `errorCode` is 0 on 
 HTTP status otherwise. Statuses (documented in the README):
 
 * 200 success; `result.image` is left out when the answer is not visualised;
-* 400 the image cannot be used: bad Base64, not an image, truncated or damaged file, zero size,
-  more pixels than allowed, URL with a scheme other than http/https, URL that cannot be fetched
-  (closed port, timeout, too large, non-public address while those are refused);
-* 413 request body larger than allowed; 422 request validation (invalid JSON, missing `image`,
-  `threshold` outside (0, 1)), `errorMsg` = JSON list of `{type, loc, msg}`;
+* 400 the image cannot be used: bad Base64, not an image, a format that is not accepted,
+  truncated or damaged file, zero size, more pixels than allowed, malformed URL, URL with a scheme
+  other than http/https, URL that cannot be fetched (closed port, past the deadline, too large,
+  non-public address while those are refused);
+* 413 request body larger than allowed; 422 request validation (a body that is not JSON, whatever
+  its Content-Type, missing `image`, `threshold` outside (0, 1)), `errorMsg` = JSON list of
+  `{type, loc, msg}`;
 * 408 the request head or body did not arrive within `body_timeout` (the connection is closed);
 * 503 queue full, or too many bodies in memory (with `Retry-After`); 404 / 405 for other paths and methods;
 * 500 "Internal server error" for anything else (logged with the logId).
@@ -90,7 +92,7 @@ def create_app(make_pipeline: Callable[[], Any], limits: ServeLimits = ServeLimi
         return envelope(_log_id(request), 200, "Healthy")
 
     @app.post(INFER_PATH, operation_id="infer", response_model=InferResponse, response_model_exclude_none=True,
-              responses={code: {"model": NoResultResponse} for code in (400, 413, 422, 500, 503)})
+              responses={code: {"model": NoResultResponse} for code in (400, 408, 413, 422, 500, 503)})
     async def infer(body: InferRequest, request: Request):
         log_id = _log_id(request)
         show = visualize if body.visualize is None else body.visualize
