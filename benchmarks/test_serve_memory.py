@@ -56,7 +56,7 @@ def big_png() -> bytes:
 @pytest.fixture(scope="module")
 def standin_dir(long_benchmark, tmp_path_factory) -> Path:
     import export  # noqa: F401  (legacy programs before paddle is imported)
-    from export.networks.standin import export_standin
+    from standin import export_standin
 
     return export_standin(tmp_path_factory.mktemp("memory") / "standin", graph="edge")
 

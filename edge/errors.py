@@ -45,5 +45,14 @@ class RemoteError(BackendError):
     """The serving endpoint could not be reached or answered with an error."""
 
 
+class ServerError(EdgeError):
+    """`edge serve` could not start, is busy, or stopped answering."""
+
+
 class ExportError(EdgeError):
     """A step of `edge export` failed; nothing half-written is left behind."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where a command asked for it (`edge export`), so that the stack unwinds and
+    scratch directories are removed; like KeyboardInterrupt, not an error of the input."""

@@ -34,15 +34,14 @@ from starlette.exceptions import HTTPException
 from ..errors import InputError
 from ..fetch import fetch_url
 from ..inputs import read_image_bytes
-from .codec import decode_base64, encode_instances, encode_jpeg_base64
-from .gate import INFER_PATH, RequestGate, envelope
+from .codec import HEALTH_PATH, INFER_PATH, decode_base64, encode_instances, encode_jpeg_base64
+from .gate import RequestGate, envelope
 from .limits import ServeLimits
 from .schemas import InferRequest, InferResponse, NoResultResponse
 from .worker import InferenceWorkers
 
 logger = logging.getLogger(__name__)
 
-HEALTH_PATH = "/health"
 _URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 SEND_JSON_OBJECT = '; send a JSON object such as {"image": "<Base64 of the file, or an http(s) URL>"}'
 _NOT_AN_OBJECT = {"json_invalid", "model_attributes_type", "dict_type"}

@@ -29,7 +29,7 @@ from .worker import InferenceWorkers, ServerBusy
 
 logger = logging.getLogger(__name__)
 
-INFER_PATH = "/instance-segmentation"
+from .codec import INFER_PATH
 RETRY_AFTER_S = "1"
 
 
