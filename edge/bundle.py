@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import yaml
 from .config import default_config
 from .errors import ManifestError
 from .files import publishing, sha256_file
-from .spec import MaskLayout, ModelSpec
+from .spec import DEFAULT_INPUT_NAMES, DEFAULT_OUTPUT_NAMES, MaskLayout, ModelSpec
 
 MODEL_FILE = "model.nb"
 MANIFEST_FILE = "manifest.json"
@@ -137,6 +138,86 @@ def load_manifest(path: Path) -> Dict[str, Any]:
     return data
 
 
+# ---------------------------------------------------------------------------------------- schema
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: Any, least: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _size_problem(value: Any) -> Optional[str]:
+    """None for a positive int or [h, w] of positive ints (Resize.target_size, Pad.size)."""
+    if _is_count(value) or (isinstance(value, list) and len(value) == 2 and all(_is_count(v) for v in value)):
+        return None
+    return f"must be a positive integer or [height, width] of positive integers, got {value!r}"
+
+
+def _preprocess_problem(index: int, op: Any) -> Optional[str]:
+    where = f"preprocess[{index}]"
+    if not isinstance(op, dict) or not isinstance(op.get("type"), str):
+        return f"{where} must be an object with a 'type'"
+    kind = op["type"]
+    if kind == "Resize":
+        problem = _size_problem(op.get("target_size"))
+        if problem:
+            return f"{where}.target_size {problem}"
+        if "keep_ratio" in op and not isinstance(op["keep_ratio"], bool):
+            return f"{where}.keep_ratio must be true or false, got {op['keep_ratio']!r}"
+    if kind == "Pad":
+        problem = _size_problem(op.get("size"))
+        if problem:
+            return f"{where}.size {problem}"
+    if kind == "PadStride" and not _is_count(op.get("stride", 0), least=0):
+        return f"{where}.stride must be an integer >= 0, got {op.get('stride')!r}"
+    if kind == "NormalizeImage":
+        for key in ("mean", "std"):
+            value = op.get(key, [0.0, 0.0, 0.0])
+            if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
+                return f"{where}.{key} must be a list of 3 numbers, got {value!r}"
+    return None
+
+
+def manifest_problem(manifest: Mapping[str, Any]) -> Optional[str]:
+    """The first field of a manifest (schema version 1) that the runtime cannot use, or None."""
+    if not (isinstance(manifest.get("model_name"), str) and manifest["model_name"]):
+        return f"model_name must be a non-empty string, got {manifest.get('model_name')!r}"
+    labels = manifest.get("labels")
+    if not (isinstance(labels, list) and all(isinstance(v, str) for v in labels)):
+        return "labels must be a list of strings"
+    threshold = manifest.get("draw_threshold", 0.5)
+    if not (_is_number(threshold) and 0 <= threshold <= 1):
+        return f"draw_threshold must be a number in [0, 1], got {threshold!r}"
+    inputs = manifest.get("inputs")
+    if not (isinstance(inputs, list) and len(inputs) == len(DEFAULT_INPUT_NAMES)
+            and all(isinstance(i, dict) and isinstance(i.get("name"), str) and i["name"] for i in inputs)):
+        return f"inputs must be a list of {len(DEFAULT_INPUT_NAMES)} objects with a name (im_shape, image, scale_factor)"
+    for i, item in enumerate(inputs):
+        shape = item.get("shape", [1])
+        if not (isinstance(shape, list) and all(_is_count(v) or v == -1 for v in shape)):
+            return f"inputs[{i}].shape must be a list of positive integers (or -1), got {shape!r}"
+    outputs = manifest.get("outputs")
+    if not (isinstance(outputs, dict) and all(isinstance(outputs.get(k), dict) and isinstance(outputs[k].get("name"), str)
+                                              for k in DEFAULT_OUTPUT_NAMES)):
+        return f"outputs must name each of {', '.join(DEFAULT_OUTPUT_NAMES)}"
+    mask = outputs["mask"]
+    if mask.get("kind", "full") not in ("full", "lowres"):
+        return f"outputs.mask.kind must be 'full' or 'lowres', got {mask.get('kind')!r}"
+    if not _is_count(mask.get("stride", 1)):
+        return f"outputs.mask.stride must be a positive integer, got {mask.get('stride')!r}"
+    if not _is_number(mask.get("threshold", 0.5)):
+        return f"outputs.mask.threshold must be a number, got {mask.get('threshold')!r}"
+    preprocess = manifest.get("preprocess")
+    if not isinstance(preprocess, list):
+        return "preprocess must be a list of ops"
+    for index, op in enumerate(preprocess):
+        problem = _preprocess_problem(index, op)
+        if problem:
+            return problem
+    return None
+
+
 def spec_from_manifest(manifest: Mapping[str, Any], where: object = MANIFEST_FILE) -> ModelSpec:
     """The model description in a manifest, checked against the schema."""
     version = manifest.get("schema_version")
@@ -145,6 +226,9 @@ def spec_from_manifest(manifest: Mapping[str, Any], where: object = MANIFEST_FIL
             f"{where}: schema_version {version!r} is not supported by this runtime "
             f"(expects {SCHEMA_VERSION}); re-export the bundle with this version of `edge export`"
         )
+    problem = manifest_problem(manifest)
+    if problem:
+        raise ManifestError(f"{where}: {problem}; the manifest was edited or damaged, re-run `edge export`")
     try:
         outputs = manifest["outputs"]
         return ModelSpec(

@@ -143,6 +143,34 @@ def test_tampered_bundle_is_refused(standin_edge, tmp_path):
         pipeline_for(copy)
 
 
+def _resize_op(manifest):
+    return next(op for op in manifest["preprocess"] if op["type"] == "Resize")
+
+
+TAMPERED_MANIFESTS = [
+    ("draw_threshold text", lambda m: m.update(draw_threshold="abc"), "draw_threshold"),
+    ("mask stride 0", lambda m: m["outputs"]["mask"].update(stride=0), "outputs.mask.stride"),
+    ("mask stride text", lambda m: m["outputs"]["mask"].update(stride="x"), "outputs.mask.stride"),
+    ("target_size [0, 0]", lambda m: _resize_op(m).update(target_size=[0, 0]), "target_size"),
+    ("inputs not a list", lambda m: m.update(inputs={"name": "image"}), "inputs"),
+    ("an input without a name", lambda m: m["inputs"][0].pop("name"), "inputs"),
+    ("labels not strings", lambda m: m.update(labels=[1, 2]), "labels"),
+]
+
+
+@pytest.mark.parametrize("change,field", [c[1:] for c in TAMPERED_MANIFESTS], ids=[c[0] for c in TAMPERED_MANIFESTS])
+def test_tampered_manifest_field_is_named(standin_edge, tmp_path, change, field, photo):
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(standin_edge.bundle_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    change(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match=field.replace(".", r"\.")):
+        list(pipeline_for(copy).predict(photo))
+
+
 def test_unavailable_device(standin_edge):
     with pytest.raises(ConfigError, match="gpu:0"):
         create_pipeline(config={"SubModules": {"InstanceSegmentation": {"model_dir": str(standin_edge.bundle_dir)}}},
