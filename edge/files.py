@@ -35,6 +35,8 @@ def publishing(final: Path, *, replace_if: Optional[Callable[[Path], bool]] = No
     rename fails the old one is put back. When the block raises, the staging directory is removed
     and `final` is as it was. `fsync=True` flushes the files first, so a crash right after the
     rename cannot expose empty files. OS errors propagate for the caller to name its context.
+    The published directory gets the user's umask, like any directory `mkdir` makes (the staging
+    directory itself is private while it is built).
     """
     final = Path(final)
     _check_replaceable(final, replace_if)
@@ -42,12 +44,26 @@ def publishing(final: Path, *, replace_if: Optional[Callable[[Path], bool]] = No
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
         yield staging
+        os.chmod(staging, 0o777 & ~current_umask())
         if fsync:
             _fsync_files(staging)
         move_into_place(staging, final, replace_if=replace_if)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (/proc, since 4.7)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and put back at once
+    os.umask(mask)
+    return mask
 
 
 def publish_copy(src: Path, final: Path, **kwargs) -> Path:

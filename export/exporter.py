@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from edge.bundle import open_bundle
+from edge.bundle import is_bundle, open_bundle
 from edge.errors import ExportError
 from edge.files import publish_copy
 from edge.inference_dir import INFERENCE_YML, is_inference_dir
@@ -70,14 +70,19 @@ def _rebuild(source: Source, out_dir: Path, graph: str) -> Path:
                           input_size=tuple(source.input_size), weights=source.weights, model_name=source.model_name)
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """Report an unusable output root now, before minutes of work (it is created if missing)."""
+def check_output(final: Path, replaceable: Callable[[Path], bool], kind: str) -> None:
+    """Report now, before minutes of work, an output root that cannot be written (it is created if
+    missing) or a `final` that exists and is not an earlier output of this kind (never replaced)."""
+    out_dir = final.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         os.rmdir(tempfile.mkdtemp(prefix=".edge-write-check-", dir=out_dir))
     except OSError as exc:
         raise ExportError(f"--out {out_dir} cannot hold bundles ({exc.strerror or exc}); "
                           "choose a writable directory") from None
+    if (final.exists() or final.is_symlink()) and not (final.is_dir() and replaceable(final)):
+        raise ExportError(f"{final} exists and is not {kind}; "
+                          "nothing was changed: move it away or choose another --out (only an earlier export is replaced)")
 
 
 def calibration_images(source: Source, options: ExportOptions) -> List[Path]:
@@ -93,7 +98,11 @@ def export_model(source: Source, options: ExportOptions,
     if options.target not in TARGETS:
         raise ExportError(f"unknown target {options.target!r}; choose one of {', '.join(TARGETS)}")
     precision = Precision(options.precision)
-    check_out_dir(Path(options.out_dir))
+    name = bundle_name(source.model_name, options)
+    if options.target == "paddle":
+        check_output(Path(options.out_dir) / name, is_inference_dir, "an exported program")
+    else:
+        check_output(Path(options.out_dir) / name, is_bundle, "a bundle")
     seconds: Dict[str, float] = {}
 
     @contextmanager
@@ -108,7 +117,6 @@ def export_model(source: Source, options: ExportOptions,
 
     from .compat import apply_compat_passes
 
-    name = bundle_name(source.model_name, options)
     with tempfile.TemporaryDirectory(prefix="edge-export-") as scratch:
         work = Path(scratch)
         with step("program"):

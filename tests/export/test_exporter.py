@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -202,3 +203,38 @@ def test_unusable_out_is_reported_before_any_work(standin_dir, tmp_path):
     assert process.returncode == 2, process.stderr
     assert "--out" in process.stderr and str(not_a_dir / "sub") in process.stderr, process.stderr
     assert "program" not in process.stdout, process.stdout  # no step ran
+
+
+@pytest.mark.parametrize("target,name", [("x86", "StandIn-Seg-x86"), ("paddle", "StandIn-Seg-paddle")])
+def test_a_directory_that_is_not_an_earlier_export_is_never_replaced(standin_dir, tmp_path, target, name):
+    user_dir = tmp_path / name
+    user_dir.mkdir()
+    (user_dir / "thesis.docx").write_bytes(b"four years of work")
+    steps = []
+    with pytest.raises(ExportError, match="exists and is not .*nothing was changed"):
+        export_model(resolve_source(model_dir=standin_dir), options(tmp_path, target=target, verify=False),
+                     on_step=lambda step, seconds: steps.append(step))
+    assert steps == []  # refused before any work
+    assert sorted(p.name for p in user_dir.iterdir()) == ["thesis.docx"]
+    assert (user_dir / "thesis.docx").read_bytes() == b"four years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_bundles_are_written_with_the_users_umask(standin_dir, tmp_path):
+    """mkdtemp makes the staging directory 0700; another user of the board must be able to read a bundle."""
+    previous = os.umask(0o022)
+    try:
+        path = export_model(resolve_source(model_dir=standin_dir), options(tmp_path / "shared", target="x86",
+                                                                          verify=False)).path
+        program = export_model(resolve_source(model_dir=standin_dir), options(tmp_path / "shared", target="paddle",
+                                                                             verify=False)).path
+        os.umask(0o077)
+        private = export_model(resolve_source(model_dir=standin_dir), options(tmp_path / "private", target="x86",
+                                                                             verify=False)).path
+    finally:
+        os.umask(previous)
+    for folder in (path, program):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder
+        assert {stat.S_IMODE(f.stat().st_mode) for f in folder.iterdir()} == {0o644}, folder
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(f.stat().st_mode) for f in private.iterdir()} == {0o600}
