@@ -17,9 +17,10 @@ Any body is read as JSON whatever its Content-Type says (common clients label a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -60,14 +61,23 @@ class BodyBudget:
         self.limit = limit
         self.used = 0
 
-    def take(self, size: int) -> bool:
-        if self.used + size > self.limit:
-            return False
-        self.used += size
-        return True
+    @contextlib.contextmanager
+    def account(self) -> Iterator[Callable[[int], bool]]:
+        """`take(size) -> bool` for one request; what it took is given back when the block ends."""
+        held = 0
 
-    def give(self, size: int) -> None:
-        self.used -= size
+        def take(size: int) -> bool:
+            nonlocal held
+            if self.used + size > self.limit:
+                return False
+            self.used += size
+            held += size
+            return True
+
+        try:
+            yield take
+        finally:
+            self.used -= held
 
 
 class RequestGate:
@@ -94,10 +104,9 @@ class RequestGate:
         if scope.get("method") != "POST" or scope.get("path") != INFER_PATH:
             await self.app(scope, self._counted(receive), send)
             return
-        held = [0]  # bytes of this request's body in the budget, given back when the request ends
-        try:
+        with self.budget.account() as take:  # the body stays counted until the answer is sent
             try:
-                body = await asyncio.wait_for(self._read_body(receive, held), self.limits.body_timeout)
+                body = await asyncio.wait_for(self._read_body(receive, take), self.limits.body_timeout)
             except asyncio.TimeoutError:
                 logger.info("%s: body not received within %g s", log_id, self.limits.body_timeout)
                 await self._refuse(log_id, 408, f"the request body did not arrive within {self.limits.body_timeout:g} s; "
@@ -110,8 +119,6 @@ class RequestGate:
             except _Disconnected:
                 return
             await self._admit(log_id, self._as_json(scope), self._replay(body, receive), send)
-        finally:
-            self.budget.give(held[0])
 
     async def _admit(self, log_id: str, scope: Dict[str, Any], receive: Callable, send: Callable) -> None:
         try:
@@ -121,7 +128,7 @@ class RequestGate:
             logger.warning("%s: refused, %s", log_id, busy)
             await self._refuse(log_id, 503, str(busy), scope, receive, send)
 
-    async def _read_body(self, receive: Callable, held: List[int]) -> bytes:
+    async def _read_body(self, receive: Callable, take: Callable[[int], bool]) -> bytes:
         chunks: List[bytes] = []
         received = 0
         while True:
@@ -132,9 +139,8 @@ class RequestGate:
             received += len(chunk)
             if received > self.limits.max_body_bytes:
                 raise _Refused(413, self._too_large())
-            if not self.budget.take(len(chunk)):
+            if not take(len(chunk)):
                 raise _Refused(503, "the server is busy: too many request bodies are being received; retry in a moment")
-            held[0] += len(chunk)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)

@@ -374,3 +374,20 @@ def test_url_timeout_is_a_total_deadline(standin_edge, image_host, sample_images
         stays_up(live)
     finally:
         live.stop()
+
+
+def test_bodies_in_memory_share_a_budget(standin_edge):
+    """Budget = (workers + max_queue) x max_body: one half-sent 150 kB body leaves no room for another 100 kB."""
+    live = start_server(standin_edge.inference_dir, workers=1, max_queue=0, max_body_bytes=200_000)
+    try:
+        slow = open_slow_upload(live.url, declared=190_000, sent=b'{"image": "' + b"A" * 150_000)
+        time.sleep(0.5)  # its bytes are in
+        crowded = raw(live, json.dumps({"image": "A" * 100_000}).encode())
+        assert crowded.status_code == 503 and crowded.headers["Retry-After"] == "1", crowded.text
+        assert_envelope(crowded.json(), 503)
+        assert "too many request bodies" in crowded.json()["errorMsg"]
+        slow.close()
+        time.sleep(0.5)  # its bytes are given back
+        stays_up(live)
+    finally:
+        live.stop()
