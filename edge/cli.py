@@ -4,6 +4,7 @@
     edge --get_pipeline_config instance_segmentation --save_path ./my_path
     edge models
     edge serve --model-dir DIR --host 127.0.0.1 --port 8080
+    edge bundle edge_models/PP-YOLOE_seg-demo-arm-int8 --android android_demo
 """
 from __future__ import annotations
 
@@ -94,6 +95,14 @@ def export_report(result) -> str:
     if m.get("target") == "arm":
         lines.append(f"  copy {result.path} to the board and run the same command there (Paddle Lite ARM build)")
     return "\n".join(lines)
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .android import install_bundle, install_report
+
+    installed = install_bundle(Path(args.bundle), Path(args.android))
+    print(install_report(installed, Path(args.android)))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -226,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-verify", action="store_true", help="skip the verification stage")
     e.add_argument("--eval-data", type=Path, help="COCO annotation json (images beside it) for mask AP in the INT8 check")
     e.set_defaults(func=cmd_export)
+
+    b = sub.add_parser("bundle", help="put a bundle into the Android demo app (its assets), selected as the app's model")
+    b.add_argument("bundle", help="an ARM bundle directory made by `edge export` (model.nb + manifest.json)")
+    b.add_argument("--android", required=True, metavar="DIR", help="the Android demo project (android_demo/)")
+    b.set_defaults(func=cmd_bundle)
 
     limits = ServeLimits()  # the defaults, shown by --help
     s = sub.add_parser("serve", help="serve the pipeline over HTTP with PaddleX's API (POST /instance-segmentation)")
