@@ -81,7 +81,9 @@ def test_runtime_reproduces_the_resizes():
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    return export_bundles(tmp_path_factory.mktemp("golden_bundles"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGE_CACHE", str(tmp_path_factory.mktemp("edge_cache")))  # the demo's calibration images go there
+        yield export_bundles(tmp_path_factory.mktemp("golden_bundles"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
