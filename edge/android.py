@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import ConfigError, ModelError
-from .models import BUNDLE_MODEL_FILE, MANIFEST_FILE, open_bundle
+from .models import MANIFEST_FILE, open_bundle
 
 ASSETS = Path("app") / "src" / "main" / "assets"
 MODELS = "models"
@@ -68,7 +68,7 @@ def install_bundle(bundle_dir: Path, project: Path) -> Path:
 
 
 def install_report(installed: Path, project: Path) -> str:
-    size = (installed / BUNDLE_MODEL_FILE).stat().st_size / 1e6 if (installed / BUNDLE_MODEL_FILE).exists() else 0.0
+    size = sum(f.stat().st_size for f in installed.iterdir()) / 1e6
     return "\n".join([
         f"copied to {installed} ({size:.1f} MB) and selected in {installed.parent / SELECTED_FILE}",
         "next (Android SDK and a phone with USB debugging):",
