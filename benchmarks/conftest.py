@@ -1,5 +1,8 @@
 """Benchmarks run with `make bench` (timed) and, once each untimed, in `make test` (smoke)."""
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the stand-in network (tests/standin.py)
 
 import export  # noqa: F401  (legacy-program mode before anything imports paddle)
 

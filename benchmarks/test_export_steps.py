@@ -13,6 +13,7 @@ def test_int8_export_steps_ppyoloe_seg(long_benchmark, benchmark, tmp_path):
 
     import export  # noqa: F401
     from export.exporter import ExportOptions, export_model
+    from export.precision import Precision
     from export.networks.ppyoloe_seg import export_ppyoloe_seg
     from export.quantize import DEFAULT_CALIB_DIR, list_calibration_images
     from export.source import resolve_source
@@ -24,7 +25,7 @@ def test_int8_export_steps_ppyoloe_seg(long_benchmark, benchmark, tmp_path):
     photos = list_calibration_images(DEFAULT_CALIB_DIR)
     for i in range(32):
         shutil.copy(photos[i % len(photos)], calib / f"{i:02d}{photos[i % len(photos)].suffix}")
-    options = ExportOptions(target="arm", int8=True, calib_dir=calib, calib_count=32, out_dir=tmp_path / "out")
+    options = ExportOptions(target="arm", precision=Precision.INT8, calib_dir=calib, calib_count=32, out_dir=tmp_path / "out")
 
     result = benchmark.pedantic(lambda: export_model(resolve_source(model_dir=model_dir), options), rounds=1)
     total = sum(result.step_seconds.values())

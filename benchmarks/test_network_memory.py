@@ -18,7 +18,7 @@ CHILD = r"""
 import json, resource, sys, time
 import cv2
 from edge.models import open_model_dir
-from edge.pipeline import LocalPredictor
+from edge.predictor import LocalPredictor
 model_dir, image_path, predict = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 predictor = LocalPredictor(open_model_dir(model_dir), "paddle")
 image = cv2.resize(cv2.imread(image_path), (1920, 1080))

@@ -89,8 +89,8 @@ def ppyoloe_seg_bundle(root: Path) -> Path:
 @pytest.mark.parametrize("model_name", ["standin-64", "standin-640", "PP-YOLOE_seg-S-640"])
 def test_prepost_over_model_time_ratio(benchmark, full_hd_image, tmp_path_factory, request, model_name):
     """Side by side in one run: pre (1080p -> model input) + post (100 candidates, 20 kept) vs model."""
-    from edge.models import open_bundle
-    from export.networks.standin import standin_bundle
+    from edge.models import open_model_dir
+    from standin import standin_bundle
 
     root = tmp_path_factory.mktemp("bench")
     if model_name.startswith("standin"):
@@ -99,7 +99,7 @@ def test_prepost_over_model_time_ratio(benchmark, full_hd_image, tmp_path_factor
     else:
         request.getfixturevalue("long_benchmark")  # minutes on 2 cores: `make bench` only
         input_size, bundle = 640, ppyoloe_seg_bundle(root)
-    model = open_bundle(bundle)
+    model = open_model_dir(bundle)
     backend = create_backend("lite", model.path)
     pre = Preprocessor(model.spec)
     feeds = pre(full_hd_image)

@@ -48,7 +48,7 @@ def rss_bytes(pid: int) -> int:
 @pytest.fixture(scope="module")
 def served_standin(long_benchmark, tmp_path_factory):
     import export  # noqa: F401  (legacy programs before paddle is imported)
-    from export.networks.standin import export_standin
+    from standin import export_standin
 
     model_dir = export_standin(tmp_path_factory.mktemp("load") / "standin", graph="edge")
     port = free_port()

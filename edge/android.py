@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from .bundle import MANIFEST_FILE, is_bundle, open_bundle
 from .errors import ConfigError, ModelError
-from .models import MANIFEST_FILE, open_bundle
+from .files import publishing
 
 ASSETS = Path("app") / "src" / "main" / "assets"
 MODELS = "models"
@@ -36,34 +36,23 @@ def install_bundle(bundle_dir: Path, project: Path) -> Path:
     """Copy a checked ARM bundle into the app's assets and select it; returns the copied folder."""
     bundle_dir = Path(bundle_dir)
     models = assets_dir(project) / MODELS
-    model = open_bundle(bundle_dir)
-    target = (model.manifest or {}).get("target")
+    bundle = open_bundle(bundle_dir)
+    target = bundle.manifest.get("target")
     if target != "arm":
         raise ModelError(f"{bundle_dir} is a {target!r} bundle; the Android app runs ARM bundles: "
                          "make one with `edge export --target arm` (add --int8 for INT8 kernels)")
-    name = bundle_dir.resolve().name
-    models.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=models))
-    final = models / name
+    final = models / bundle_dir.resolve().name
     try:
-        shutil.copyfile(model.path, staging / model.path.name)
-        shutil.copyfile(bundle_dir / MANIFEST_FILE, staging / MANIFEST_FILE)
-        staging.chmod(0o755)
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=models))
-            old.rmdir()
-            os.rename(final, old)
-        os.rename(staging, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    selected = models / SELECTED_FILE
-    partial = selected.with_suffix(".json.partial")
-    partial.write_text(json.dumps({"bundle": name}) + "\n", encoding="utf-8")
-    os.replace(partial, selected)
+        with publishing(final, replace_if=is_bundle) as staging:
+            shutil.copyfile(bundle.model_path, staging / bundle.model_path.name)
+            shutil.copyfile(bundle.path / MANIFEST_FILE, staging / MANIFEST_FILE)
+            staging.chmod(0o755)
+        selected = models / SELECTED_FILE
+        partial = selected.with_name(SELECTED_FILE + ".partial")
+        partial.write_text(json.dumps({"bundle": final.name}) + "\n", encoding="utf-8")
+        os.replace(partial, selected)
+    except OSError as exc:
+        raise ConfigError(f"cannot copy {bundle_dir} into {models}: {exc}") from None
     return final
 
 

@@ -1,10 +1,13 @@
-"""`edge`: the command line (PaddleX's `paddlex --pipeline ...` verbs, plus export / serve / eval).
+"""`edge`: the command line (PaddleX's `paddlex --pipeline ...` verbs, plus serve / eval).
 
     edge predict --model MODEL_OR_DIR --input img.jpg --threshold 0.5 --save_path ./output --device cpu
     edge --get_pipeline_config instance_segmentation --save_path ./my_path
     edge models
     edge serve --model-dir DIR --host 127.0.0.1 --port 8080
     edge bundle edge_models/PP-YOLOE_seg-demo-arm-int8 --android android_demo
+
+`edge export` and `edge demo` come from the exporter when it is installed (export/cli.py,
+through edge/plugins.py): the runtime itself never imports it.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from . import plugins
+from .config import BACKENDS, FALLBACK_POLICIES
 from .errors import EdgeError
 from .serve.limits import MiB, ServeLimits
 
@@ -55,48 +60,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    import export  # noqa: F401  (legacy program mode before paddle is imported)
-    from export.exporter import ExportOptions
-    from export.source import resolve_source
-
-    source = resolve_source(args.model, args.model_dir, args.weights, args.num_classes, args.labels,
-                            tuple(args.input_size) if args.input_size else None, download=not args.offline)
-    options = ExportOptions(target=args.target, graph=args.graph, int8=args.int8, calib_dir=args.calib,
-                            calib_count=args.calib_count, algo=args.algo, fp16=args.fp16, weight_only=args.weight_only,
-                            out_dir=Path(args.out), verify=not args.no_verify, eval_data=args.eval_data)
-    export_with_report(source, options)
-    return 0
-
-
-def export_with_report(source, options):
-    """Run the export chain, printing each step's time and the final report."""
-    from export.exporter import export_model
-
-    print(f"exporting {source.model_name} for {options.target}" + (" (INT8)" if options.int8 else ""), flush=True)
-    result = export_model(source, options, on_step=lambda name, sec: print(f"  {name:<9} {sec:7.1f} s", flush=True))
-    print(export_report(result))
-    return result
-
-
-def export_report(result) -> str:
-    """The short report printed at the end of `edge export`, with the next commands to run."""
-    m = result.manifest
-    lines = [f"\nbundle: {result.path}"]
-    if "sha256" in m:
-        size = (result.path / m["model_file"]).stat().st_size / 1e6
-        lines.append(f"  {m['model_file']}: {size:.1f} MB, {m['precision']}, target {m['target']}, sha256 {m['sha256'][:12]}")
-    for name, check in (m.get("verification") or {}).items():
-        keys = ("matched", "reference_instances", "max_box_diff_px", "min_mask_agreement", "paddle_mask_ap",
-                "lite_mask_ap", "fp32_mask_ap", "int8_mask_ap", "mask_ap_drop")
-        lines.append(f"  verify {name}: " + ", ".join(f"{k}={check[k]:.4g}" if isinstance(check[k], float) else f"{k}={check[k]}"
-                                                  for k in keys if k in check))
-    lines += ["next:", f"  edge predict --model {result.path} --input <image|dir|video> --save_path ./output"]
-    if m.get("target") == "arm":
-        lines.append(f"  copy {result.path} to the board and run the same command there (Paddle Lite ARM build)")
-    return "\n".join(lines)
-
-
 def cmd_bundle(args: argparse.Namespace) -> int:
     from .android import install_bundle, install_report
 
@@ -120,36 +83,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     serve(pipeline_factory(args.pipeline, overrides), host=args.host, port=args.port, limits=limits,
           visualize=not args.no_visualize, log_level="debug" if args.verbose else "info")
-    return 0
-
-
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on the embedded default, offline: export the demo model, predict on the samples."""
-    import export  # noqa: F401  (legacy program mode before paddle is imported)
-    from export.demo import demo_source
-    from export.exporter import ExportOptions
-
-    from .models import host_target
-    from .pipeline import create_pipeline
-
-    source = demo_source()
-    plans = [ExportOptions(target=host_target(), out_dir=Path(args.out))]
-    if not args.quick:  # the deliverable for boards
-        plans.append(ExportOptions(target="arm", int8=True, out_dir=Path(args.out)))
-    bundles = [export_with_report(source, options).path for options in plans]
-    inputs = sorted(p for p in (SAMPLES_DIR / "synthetic").glob("*.jpg"))
-    if not inputs:
-        raise EdgeError(f"no sample images in {SAMPLES_DIR / 'synthetic'}")
-    pipeline = create_pipeline(config={"SubModules": {"InstanceSegmentation": {"model_dir": str(bundles[0])}}})
-    for result in pipeline.predict([str(p) for p in inputs]):
-        result.print()
-        result.save_to_img(args.save_path)
-        result.save_to_json(args.save_path)
-    print(f"\n{len(inputs)} sample images segmented with {bundles[0]} ({pipeline.predictor.name}); "
-          f"pictures and JSON in {args.save_path}")
     return 0
 
 
@@ -205,36 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="score threshold in (0, 1); default: the pipeline's (0.5)")
     p.add_argument("--save_path", help="directory (or file) for the pictures and JSON results")
     p.add_argument("--device", help="cpu (default); gpu:0 etc. are accepted names but need a server")
-    p.add_argument("--backend", choices=["auto", "lite", "paddle", "remote"], help="override the config's backend")
+    p.add_argument("--backend", choices=BACKENDS, help="override the config's backend")
     p.add_argument("--threads", type=int, help="CPU threads")
     p.add_argument("--server-url", help="the `edge serve` endpoint to fall back to (sets Serving.url)")
-    p.add_argument("--fallback", choices=["never", "server_only", "on_error"], help="when to use the server")
+    p.add_argument("--fallback", choices=FALLBACK_POLICIES, help="when to use the server")
     p.set_defaults(func=cmd_predict)
-
-    e = sub.add_parser("export", help="export an edge model to a Paddle Lite bundle (default: the offline demo model)")
-    src = e.add_argument_group("source (default: the project's demo model, offline)")
-    src.add_argument("--model", help="PP-YOLOE_seg-S or Mask-RT-DETR-S (official weights, downloaded), or PP-YOLOE_seg-demo")
-    src.add_argument("--model-dir", type=Path, help="a local inference directory (legacy or PIR), official or fine-tuned")
-    src.add_argument("--weights", type=Path, help="a .pdparams file (fine-tuned weights) for the --model architecture")
-    src.add_argument("--num-classes", type=int, help="classes of --weights (default 80)")
-    src.add_argument("--labels", type=Path, help="label file, one class name per line")
-    src.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="model input size (default 640 640)")
-    src.add_argument("--offline", action="store_true", help="never download")
-    e.add_argument("--graph", choices=["edge", "reference"], default="edge", help="graph of rebuilt programs")
-    e.add_argument("--target", choices=["arm", "x86", "opencl", "paddle"], default="arm",
-                   help="arm (default), x86, opencl; paddle stops before opt (Lite-ready legacy directory)")
-    q = e.add_argument_group("precision")
-    q.add_argument("--int8", action="store_true", help="calibrated post-training INT8 (real int8 kernels on ARM)")
-    q.add_argument("--calib", type=Path, help="calibration image directory (default: shipped images)")
-    q.add_argument("--calib-count", type=int, default=32, help="calibration images used (default 32)")
-    q.add_argument("--algo", default="avg", choices=["avg", "KL", "hist", "mse", "abs_max"],
-                   help="calibration algorithm (default avg; see export/quantize.py)")
-    q.add_argument("--fp16", action="store_true", help="FP16 kernels (ARMv8.2 CPUs)")
-    q.add_argument("--weight-only", choices=["int8", "int16"], help="weight-only quantization: smaller file, FP32 compute")
-    e.add_argument("--out", default="edge_models", help="output root (default ./edge_models)")
-    e.add_argument("--no-verify", action="store_true", help="skip the verification stage")
-    e.add_argument("--eval-data", type=Path, help="COCO annotation json (images beside it) for mask AP in the INT8 check")
-    e.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bundle", help="put a bundle into the Android demo app (its assets), selected as the app's model")
     b.add_argument("bundle", help="an ARM bundle directory made by `edge export` (model.nb + manifest.json)")
@@ -246,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pipeline", default="instance_segmentation", help="pipeline name or pipeline YAML path")
     s.add_argument("--model", help="a zoo model name (any of the 15), a bundle directory or an inference directory")
     s.add_argument("--model-dir", help="a local inference directory (or bundle) to serve")
-    s.add_argument("--backend", choices=["auto", "lite", "paddle"], help="override the config's backend")
+    s.add_argument("--backend", choices=[b for b in BACKENDS if b != "remote"], help="override the config's backend")
     s.add_argument("--threads", type=int, help="CPU threads per worker")
     s.add_argument("--threshold", type=float, help="default score threshold in (0, 1) when a request sends none")
     s.add_argument("--host", default="0.0.0.0", help="bind address (default 0.0.0.0 = every interface, as PaddleX; "
@@ -270,24 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds shutdown waits for requests in flight (default %(default)g)")
     s.set_defaults(func=cmd_serve)
 
-    d = sub.add_parser("demo", help="offline: export the demo model (host + ARM INT8) and segment the sample images")
-    d.add_argument("--save_path", default="./output", help="where pictures and JSON go (default ./output)")
-    d.add_argument("--out", default="edge_models", help="where bundles go (default ./edge_models)")
-    d.add_argument("--quick", action="store_true", help="host bundle only, no ARM INT8 export")
-    d.set_defaults(func=cmd_demo)
-
     v = sub.add_parser("eval", help="mask AP and box AP (pycocotools) of a model on a COCO-format data set")
     v.add_argument("--model", help="bundle, inference directory or model name (default: the demo model)")
     v.add_argument("--data", required=True, type=Path, help="COCO annotations json (images in images/ beside it)")
     v.add_argument("--images", type=Path, help="image folder, if not images/ beside the json")
     v.add_argument("--threshold", type=float, default=0.05, help="score threshold for AP (default 0.05)")
-    v.add_argument("--backend", choices=["auto", "lite", "paddle", "remote"])
+    v.add_argument("--backend", choices=BACKENDS)
     v.add_argument("--threads", type=int)
     v.add_argument("--json", help="also write the full report here")
     v.set_defaults(func=cmd_eval)
 
     m = sub.add_parser("models", help="list the 15 models and where each runs")
     m.set_defaults(func=cmd_models)
+    plugins.add_commands(sub)  # `edge export`, `edge demo` when the exporter is installed
     return parser
 
 

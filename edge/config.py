@@ -1,4 +1,4 @@
-"""Pipeline configuration: PaddleX's pipeline YAML (SPEC.md §4) plus our backend / serving keys."""
+"""Pipeline configuration: PaddleX's pipeline YAML (docs/SPEC.md §4) plus our backend / serving keys."""
 from __future__ import annotations
 
 import copy
@@ -12,6 +12,7 @@ from .errors import ConfigError
 PIPELINE_NAME = "instance_segmentation"
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / f"{PIPELINE_NAME}.yaml"
 FALLBACK_POLICIES = ("never", "server_only", "on_error")
+BACKENDS = ("auto", "lite", "paddle", "remote")  # auto: a bundle runs on lite, an inference directory on paddle
 
 
 def default_config() -> Dict[str, Any]:
@@ -61,8 +62,8 @@ def validate(config: Dict[str, Any]) -> None:
     module = module_config(config)
     if module.get("threshold") is not None:
         check_threshold(module["threshold"])
-    if module.get("backend", "auto") not in ("auto", "lite", "paddle", "remote"):
-        raise ConfigError(f"backend must be auto, lite, paddle or remote, got {module.get('backend')!r}")
+    if module.get("backend", "auto") not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {module.get('backend')!r}")
     if config.get("Serving", {}).get("fallback", "never") not in FALLBACK_POLICIES:
         raise ConfigError(f"Serving.fallback must be one of {', '.join(FALLBACK_POLICIES)}")
     budget = config.get("Serving", {}).get("latency_budget_ms")

@@ -35,5 +35,9 @@ class RemoteError(BackendError):
     """The serving endpoint could not be reached or answered with an error."""
 
 
+class ServerError(EdgeError):
+    """`edge serve` could not start, is busy, or stopped answering."""
+
+
 class ExportError(EdgeError):
     """A step of `edge export` failed; nothing half-written is left behind."""

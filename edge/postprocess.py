@@ -3,7 +3,7 @@
 PaddleX: keep rows with ``score > threshold`` (strict) and ``cls > -1``, clip boxes to the
 image, crop each mask to its box ``mask[round(y1):round(y2), round(x1):round(x2)]``.
 
-Where we differ on purpose (see docs/REFERENCE_DIFFERENCES.md):
+Where we differ on purpose (see docs/DIFFERENCES.md):
 - PaddleX removes empty boxes *after* cropping the masks, so boxes and masks can fall out of
   step; here a box and its mask are kept or dropped together.
 - A crop is always exactly the rounded box size (PP-YOLOE_seg's masks can be 1 px narrower than
@@ -26,6 +26,7 @@ class Detections:
 
     boxes: List[dict]
     masks: List[np.ndarray]
+    computed_by: str = ""  # set by the predictor: "lite", "paddle" or "remote:<url>"
 
 
 def crop_region(coordinate: Sequence[float]) -> Tuple[int, int, int, int]:

@@ -16,20 +16,14 @@ import numpy as np
 
 from .errors import ConfigError, RemoteError
 from .postprocess import Detections
-from .serve.codec import decode_mask, encode_png_base64
+from .serve.codec import decode_mask, encode_png_base64, endpoint_url
 
 logger = logging.getLogger(__name__)
 
-INFER_PATH = "/instance-segmentation"
-
-
-def endpoint_url(url: str) -> str:
-    """`http://host:8080` or `http://host:8080/instance-segmentation` -> the endpoint."""
-    base = url.rstrip("/")
-    return base if base.endswith(INFER_PATH) else base + INFER_PATH
-
 
 class RemotePredictor:
+    """A `Predictor` (edge/predictor.py) whose engine is the server at `Serving.url`."""
+
     def __init__(self, serving: Mapping[str, Any], model_name: Optional[str] = None):
         url = (serving or {}).get("url")
         if not url:
@@ -71,7 +65,7 @@ class RemotePredictor:
             raise RemoteError(f"the server at {self.url} answered HTTP {response.status_code} "
                               f"(errorCode {body.get('errorCode')}, logId {body.get('logId')}): {body.get('errorMsg')}")
         try:
-            return self._detections(body["result"]["instances"])
+            return self._detections(body["result"]["instances"], self.name)
         except (KeyError, TypeError, ValueError) as err:
             raise RemoteError(f"the answer of {self.url} does not follow the serving contract ({err!r})") from None
 
@@ -86,10 +80,10 @@ class RemotePredictor:
         return body
 
     @staticmethod
-    def _detections(instances: List[Dict[str, Any]]) -> Detections:
+    def _detections(instances: List[Dict[str, Any]], computed_by: str) -> Detections:
         boxes, masks = [], []
         for item in instances:
             boxes.append({"cls_id": int(item["categoryId"]), "label": str(item["categoryName"]),
                           "score": float(item["score"]), "coordinate": [float(v) for v in item["bbox"]]})
             masks.append(decode_mask(item["mask"]["rleResult"], item["mask"]["size"]))
-        return Detections(boxes, masks)
+        return Detections(boxes, masks, computed_by)

@@ -7,7 +7,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from .errors import InputError
+from .inputs import IMAGE_SUFFIXES
+
 
 
 def _jsonable(value: Any) -> Any:
@@ -67,7 +69,7 @@ class InstanceSegResult(dict):
         from .visualize import draw_instances
 
         if self.image is None:
-            raise ValueError("this result carries no input image to draw on")
+            raise InputError(self["input_path"], "this result carries no input image to draw on")
         return {"res": draw_instances(self.image, self["boxes"], self["masks"])}
 
     def save_to_img(self, save_path: str) -> Path:

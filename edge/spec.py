@@ -17,19 +17,16 @@ Only kept instances are resized, and only inside their box.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-from .errors import ManifestError, ModelError
+from .errors import ModelError
 
-MANIFEST_SCHEMA_VERSION = 1
 DEFAULT_INPUT_NAMES = ("im_shape", "image", "scale_factor")
 DEFAULT_OUTPUT_NAMES = ("bbox", "bbox_num", "mask")
-BOX_ROW_LAYOUT = ("cls", "score", "x1", "y1", "x2", "y2")
 
 
 @dataclass(frozen=True)
@@ -116,60 +113,3 @@ class ModelSpec:
 
     def write_inference_yml(self, path: Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.inference_yml_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
-
-    # ------------------------------------------------------------------ manifest.json
-    @classmethod
-    def from_manifest(cls, manifest: Dict[str, Any], where: object = "manifest.json") -> "ModelSpec":
-        version = manifest.get("schema_version")
-        if version != MANIFEST_SCHEMA_VERSION:
-            raise ManifestError(
-                f"{where}: schema_version {version!r} is not supported by this runtime "
-                f"(expects {MANIFEST_SCHEMA_VERSION}); re-export the bundle with this version of `edge export`"
-            )
-        try:
-            outputs = manifest["outputs"]
-            return cls(
-                model_name=manifest["model_name"],
-                arch=manifest.get("arch", ""),
-                preprocess=list(manifest["preprocess"]),
-                labels=list(manifest["labels"]),
-                draw_threshold=float(manifest.get("draw_threshold", 0.5)),
-                input_names=tuple(i["name"] for i in manifest["inputs"]),
-                output_names=(outputs["bbox"]["name"], outputs["bbox_num"]["name"], outputs["mask"]["name"]),
-                mask_layout=MaskLayout.from_dict(outputs["mask"]),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ManifestError(f"{where}: missing or malformed field {exc}; re-export the bundle") from None
-
-    def manifest_fields(self, input_shapes: Sequence[Sequence[int]]) -> Dict[str, Any]:
-        """The model-describing part of a manifest (export adds files, hashes, versions, verification)."""
-        mask = {"name": self.output_names[2], **self.mask_layout.to_dict()}
-        return {
-            "schema_version": MANIFEST_SCHEMA_VERSION,
-            "model_name": self.model_name,
-            "arch": self.arch,
-            "inputs": [
-                {"name": n, "shape": list(s), "dtype": "float32"} for n, s in zip(self.input_names, input_shapes)
-            ],
-            "outputs": {
-                "bbox": {"name": self.output_names[0], "layout": list(BOX_ROW_LAYOUT), "frame": "original_image"},
-                "bbox_num": {"name": self.output_names[1], "dtype": "int32"},
-                "mask": mask,
-            },
-            "preprocess": self.preprocess,
-            "labels": self.labels,
-            "draw_threshold": self.draw_threshold,
-        }
-
-
-def load_manifest(path: Path) -> Dict[str, Any]:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{path} is missing: a bundle is model.nb + manifest.json; re-run `edge export`") from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); the bundle may be half-written, re-run `edge export`") from None
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path} must hold a JSON object")
-    return data

@@ -1,4 +1,4 @@
-"""The 15 models of PaddleX's instance-segmentation pipeline (SPEC.md §1).
+"""The 15 models of PaddleX's instance-segmentation pipeline (docs/SPEC.md §1).
 
 Latencies are the published ones (ms; GPU = Tesla T4, CPU = Xeon Gold 5117 8 threads, FP32;
 None where PaddleX publishes none). Only the two edge models are exported to Paddle Lite; the
@@ -73,6 +73,7 @@ MODELS: Dict[str, ZooModel] = {m.name: m for m in [
     ZooModel("SOLOv2", "SOLOv2", 35.5, 179.1, None, None, mkldnn=False, batch_one_only=True),
 ]}
 EDGE_MODELS = [name for name, m in MODELS.items() if m.edge]
+DEMO_MODEL = "PP-YOLOE_seg-demo"  # the project's own offline demo model (not one of PaddleX's 15)
 
 
 def get_model(name: str) -> ZooModel:

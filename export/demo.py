@@ -1,6 +1,6 @@
 """The project's own demo model: the offline default of `edge export`, `edge predict` and `make demo`.
 
-A narrowed PP-YOLOE_seg (export/train/demo_network.py) trained on the synthetic shapes of
+A narrowed PP-YOLOE_seg (export/networks/ppyoloe_seg_demo.py) trained on the synthetic shapes of
 export/dataset/synthetic.py by export/train/train_demo.py; its weights and facts are shipped in
 export/demo_model/ (model.pdparams + model.json). Calibration and sample images are generated
 from the same seeded generator, so nothing needs to be downloaded.
@@ -12,9 +12,11 @@ import logging
 from pathlib import Path
 from typing import Any, Dict
 
+from edge import cache
 from edge.errors import ExportError
+from edge.zoo import DEMO_MODEL
 
-from .source import DEMO_MODEL, Source
+from .source import Source
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +50,9 @@ def synthetic_images(out_dir: Path, count: int, split: str = "calib", seed: int 
 
 def demo_source(calib_count: int = 32, eval_count: int = EVAL_IMAGES) -> Source:
     """The demo model, its calibration images and its held-out labelled data (the training's val split)."""
-    from edge.models import cache_dir
-
     info = demo_info()
-    calib = synthetic_images(cache_dir() / "demo_calibration", calib_count)
-    eval_images = synthetic_images(cache_dir() / "demo_val", eval_count, split="val", seed=info["config"]["seed"])
+    calib = synthetic_images(cache.cache_dir() / "demo_calibration", calib_count)
+    eval_images = synthetic_images(cache.cache_dir() / "demo_val", eval_count, split="val", seed=info["config"]["seed"])
     return Source(DEMO_MODEL, DEMO_MODEL, DEMO_DIR / WEIGHTS_FILE, labels=list(info["labels"]),
                   input_size=tuple(info["arch"]["input_size"]), calib_dir=calib,
                   eval_data=eval_images.parent / "annotations.json")
@@ -60,7 +60,7 @@ def demo_source(calib_count: int = 32, eval_count: int = EVAL_IMAGES) -> Source:
 
 def export_demo(out_dir: Path, graph: str = "edge") -> Path:
     """Save the shipped demo network with its weights as a legacy inference directory."""
-    from .train.demo_network import save_demo_inference_dir
+    from .networks.ppyoloe_seg_demo import save_demo_inference_dir
 
     demo_info()  # a clear error when the shipped files are missing
     return save_demo_inference_dir(DEMO_DIR, out_dir, graph=graph, model_name=DEMO_MODEL)

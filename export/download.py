@@ -10,14 +10,16 @@ Public functions
     (trust on first use). ``expected_sha256`` pins the hash up front. A mismatch removes the bad
     file and raises :class:`ExportError`.
 ``fetch_model(name, kind="inference", cache_dir=None, *, mirror=None, progress=True) -> Path``
-    A zoo model (edge/zoo.py): ``kind="inference"`` downloads ``<name>_infer.tar`` and returns the
-    extracted ``<cache>/<name>_infer/`` directory; ``kind="pretrained"`` returns the
-    ``<name>_pretrained.pdparams`` file. ``cache_dir`` defaults to ``$EDGE_CACHE`` or
-    ``~/.cache/paddlex-edge``. ``mirror`` (or ``$EDGE_MODEL_MIRROR``) replaces the scheme and host
-    of the official URL, for hosts that cannot reach it.
-``extract_tar(archive, dest_dir) -> Path``
-    Extract a tar into ``dest_dir`` refusing absolute paths, ``..`` components, links and device
-    files; returns the single top-level directory. Atomic: built in a sibling temp dir, renamed.
+    A zoo model (edge/zoo.py): ``kind="inference"`` downloads ``<name>_infer.tar`` into
+    ``<cache>/downloads/`` and returns the extracted ``<cache>/official/<name>_infer/`` directory,
+    where the runtime looks for it (edge/cache.py); ``kind="pretrained"`` returns the
+    ``<cache>/downloads/<name>_pretrained.pdparams`` file. ``cache_dir`` is the cache root
+    (default ``$EDGE_CACHE`` or ``~/.cache/paddlex-edge``). ``mirror`` (or ``$EDGE_MODEL_MIRROR``)
+    replaces the scheme and host of the official URL, for hosts that cannot reach it.
+``extract_tar(archive, target) -> Path``
+    Extract a tar whose members sit under one top-level directory into ``target`` (that
+    directory's contents), refusing absolute paths, ``..`` components, links and device files.
+    Atomic (edge.files.publishing): ``target`` appears complete or not at all.
 
 Every failure is an :class:`edge.errors.ExportError` whose message names the URL or file and,
 for network failures, the way out: ``--model-dir DIR`` or ``--weights FILE.pdparams``.
@@ -28,15 +30,16 @@ import logging
 import os
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Optional
 from urllib.parse import urlsplit
 
 import requests
 
+from edge import cache
 from edge.errors import ExportError
-from edge.models import sha256_file
+from edge.files import publishing, sha256_file
+from edge.inference_dir import is_inference_dir
 from edge.zoo import get_model
 
 logger = logging.getLogger(__name__)
@@ -53,10 +56,6 @@ OFFLINE_HINT = (
 
 class _TransferInterrupted(Exception):
     """The connection dropped midway; the `.part` file holds what arrived."""
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("EDGE_CACHE") or Path.home() / ".cache" / "paddlex-edge")
 
 
 def _sidecar(path: Path) -> Path:
@@ -218,9 +217,9 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise ExportError(f"{archive}: member {member.name!r} is a link or special file; refusing the archive")
 
 
-def extract_tar(archive: Path, dest_dir: Path) -> Path:
-    """Safely extract `archive` under `dest_dir`; returns `dest_dir/<top-level directory>`."""
-    archive, dest_dir = Path(archive), Path(dest_dir)
+def extract_tar(archive: Path, target: Path) -> Path:
+    """Safely extract `archive`'s single top-level directory as `target`; returns `target`."""
+    archive, target = Path(archive), Path(target)
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
@@ -229,26 +228,20 @@ def extract_tar(archive: Path, dest_dir: Path) -> Path:
             tops = {PurePosixPath(m.name).parts[0] for m in members if PurePosixPath(m.name).parts}
             if len(tops) != 1:
                 raise ExportError(f"{archive}: expected one top-level directory, found {sorted(tops)[:5]}")
-            top = tops.pop()
-            target = dest_dir / top
-            dest_dir.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{top}.", dir=dest_dir))
-            try:
+            with publishing(target) as staging:
                 for member in members:
-                    out = staging.joinpath(*PurePosixPath(member.name).parts)
+                    parts = PurePosixPath(member.name).parts[1:]
+                    out = staging.joinpath(*parts) if parts else staging
                     if member.isdir():
                         out.mkdir(parents=True, exist_ok=True)
                         continue
                     out.parent.mkdir(parents=True, exist_ok=True)
                     with tar.extractfile(member) as src, open(out, "wb") as dst:
                         shutil.copyfileobj(src, dst)
-                if target.exists():
-                    shutil.rmtree(target)
-                os.replace(staging / top, target)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
     except (tarfile.TarError, EOFError) as exc:
         raise ExportError(f"{archive} is not a readable tar archive ({exc}); delete it and download again") from None
+    except OSError as exc:
+        raise ExportError(f"cannot extract {archive} to {target}: {exc}") from None
     return target
 
 
@@ -268,22 +261,21 @@ def fetch_model(
 ) -> Path:
     """Download (or reuse) a zoo model's inference directory or pretrained weights."""
     model = get_model(name)
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    downloads = cache.downloads_dir(cache_dir)
     mirror = mirror if mirror is not None else os.environ.get("EDGE_MODEL_MIRROR")
     if kind == "pretrained":
-        return fetch(_mirrored(model.pretrained_url, mirror), cache_dir, progress=progress)
+        return fetch(_mirrored(model.pretrained_url, mirror), downloads, progress=progress)
     if kind != "inference":
         raise ExportError(f"unknown download kind {kind!r} for {name}: use 'inference' or 'pretrained'")
 
-    archive = fetch(_mirrored(model.inference_url, mirror), cache_dir, progress=progress)
-    model_dir = cache_dir / f"{name}_infer"
+    archive = fetch(_mirrored(model.inference_url, mirror), downloads, progress=progress)
+    model_dir = cache.official_dir(model.name, cache_dir)
     stamp = model_dir / ".extracted_from"
     archive_sha = _recorded_sha256(archive)
     if stamp.exists() and stamp.read_text(encoding="ascii").strip() == archive_sha:
         return model_dir
-    extracted = extract_tar(archive, cache_dir)
-    if extracted != model_dir:
-        shutil.rmtree(extracted, ignore_errors=True)
-        raise ExportError(f"{archive} unpacks to {extracted.name}/, expected {model_dir.name}/; delete the archive and retry")
+    extract_tar(archive, model_dir)
+    if not is_inference_dir(model_dir):
+        raise ExportError(f"{archive} holds no inference.yml at its top level; it is not an inference model archive")
     stamp.write_text(f"{archive_sha}\n", encoding="ascii")
     return model_dir

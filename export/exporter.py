@@ -7,7 +7,6 @@ bundle is written atomically at the very end).
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -15,10 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+from edge.bundle import open_bundle
 from edge.errors import ExportError
+from edge.files import publish_copy
+from edge.inference_dir import INFERENCE_YML, is_inference_dir
 from edge.spec import ModelSpec
+from edge.zoo import DEMO_MODEL
 
-from .source import DEMO_MODEL, Source
+from .precision import Precision
+from .source import Source
 
 logger = logging.getLogger(__name__)
 
@@ -29,15 +33,17 @@ TARGETS = ("arm", "x86", "opencl", "paddle")
 class ExportOptions:
     target: str = "arm"
     graph: str = "edge"  # edge | reference (rebuilt programs only)
-    int8: bool = False
+    precision: Precision = Precision.FP32
     calib_dir: Optional[Path] = None  # default: the source's own calibration images, else export/calib_images
     calib_count: Optional[int] = 32
     algo: str = "avg"
-    fp16: bool = False
-    weight_only: Optional[str] = None  # "int8" | "int16": opt's weight-only quantization
     out_dir: Path = Path("edge_models")
     verify: bool = True
     eval_data: Optional[Path] = None  # COCO json (images/ beside it) for mask AP in the checks; default: the source's
+
+    @property
+    def int8(self) -> bool:
+        return self.precision is Precision.INT8
 
 
 @dataclass
@@ -48,8 +54,7 @@ class ExportResult:
 
 
 def bundle_name(model_name: str, options: ExportOptions) -> str:
-    suffix = "-int8" if options.int8 else "-fp16" if options.fp16 else f"-wo{options.weight_only}" if options.weight_only else ""
-    return f"{model_name}-{options.target}{suffix}"
+    return f"{model_name}-{options.target}{options.precision.bundle_suffix}"
 
 
 def _rebuild(source: Source, out_dir: Path, graph: str) -> Path:
@@ -76,8 +81,7 @@ def export_model(source: Source, options: ExportOptions,
     """Run the whole chain; returns the bundle (or, for target `paddle`, the legacy directory)."""
     if options.target not in TARGETS:
         raise ExportError(f"unknown target {options.target!r}; choose one of {', '.join(TARGETS)}")
-    if options.int8 and (options.fp16 or options.weight_only):
-        raise ExportError("--int8 cannot be combined with --fp16 or --weight-only")
+    precision = Precision(options.precision)
     seconds: Dict[str, float] = {}
 
     @contextmanager
@@ -100,7 +104,7 @@ def export_model(source: Source, options: ExportOptions,
         with step("compat"):
             compat_report = apply_compat_passes(program, work / "fp32")
         fp32_dir = work / "fp32"
-        spec = ModelSpec.from_inference_yml(fp32_dir / "inference.yml")
+        spec = ModelSpec.from_inference_yml(fp32_dir / INFERENCE_YML)
         images = calibration_images(source, options) if (options.int8 or options.verify) else []
 
         deploy_dir, quant_record = fp32_dir, None
@@ -112,14 +116,13 @@ def export_model(source: Source, options: ExportOptions,
             deploy_dir = work / "int8"
 
         if options.target == "paddle":
-            out = _publish_dir(deploy_dir, Path(options.out_dir) / name)
+            out = _publish_program(deploy_dir, Path(options.out_dir) / name)
             return ExportResult(out, {"model_name": source.model_name, "target": "paddle"}, seconds)
 
         from .optimize import optimize
 
         with step("optimize"):
-            nb = optimize(deploy_dir, work / "model", options.target, fp16=options.fp16,
-                          weight_only_quant=options.weight_only)
+            nb = optimize(deploy_dir, work / "model", options.target, precision=precision)
 
         verification: Dict[str, Any] = {}
         if options.verify:
@@ -134,27 +137,15 @@ def export_model(source: Source, options: ExportOptions,
             h, w = spec.input_size or (640, 640)
             extra = {
                 "target": options.target,
-                "precision": "int8" if options.int8 else "fp16" if options.fp16 else "fp32",
-                "quantization": quant_record or _weight_only_record(options),
+                "precision": precision.compute,
+                "quantization": quant_record or precision.record(),
                 "verification": verification or None,
                 "graph": options.graph if source.rebuild else "as-given",
                 "compat_rewrites": {k: v for k, v in compat_report.changes.items() if v},
                 "step_seconds": seconds,
             }
             out = write_bundle(Path(options.out_dir), name, nb, spec, [[1, 2], [1, 3, h, w], [1, 2]], extra=extra)
-    from .bundle import read_bundle
-
-    _, manifest, _ = read_bundle(out)
-    return ExportResult(out, manifest, seconds)
-
-
-def _weight_only_record(options: ExportOptions) -> Optional[Dict[str, Any]]:
-    if options.weight_only:
-        return {"scheme": f"weight-only-{options.weight_only}",
-                "note": "weights stored as integers and turned back into FP32 at load time: a smaller file, FP32 compute"}
-    if options.fp16:
-        return {"scheme": "fp16", "note": "FP16 kernels for ARMv8.2 CPUs"}
-    return None
+    return ExportResult(out, open_bundle(out).manifest, seconds)
 
 
 def _verify(fp32_dir: Path, int8_dir: Optional[Path], spec: ModelSpec, images: List[Path], work: Path,
@@ -172,16 +163,9 @@ def _verify(fp32_dir: Path, int8_dir: Optional[Path], spec: ModelSpec, images: L
     return result
 
 
-def _publish_dir(src: Path, final: Path) -> Path:
-    """Copy a directory into place atomically (staging sibling + rename)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+def _publish_program(src: Path, final: Path) -> Path:
+    """Target `paddle`: the Lite-ready legacy directory, replacing only an earlier one."""
     try:
-        shutil.copytree(src, staging, dirs_exist_ok=True)
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return final
+        return publish_copy(src, final, replace_if=is_inference_dir)
+    except OSError as exc:
+        raise ExportError(f"cannot write {final}: {exc}; choose another --out") from None

@@ -2,15 +2,15 @@
 
 Public interface (used by `edge export`):
 
-    optimize(model_dir, out_file_stem, target="arm", *, weight_only_quant=None, fp16=False,
-             timeout_s=1800.0) -> Path
+    optimize(model_dir, out_file_stem, target="arm", *, precision=Precision.FP32, timeout_s=1800.0) -> Path
         Converts `<model_dir>/inference.pdmodel` (+ `inference.pdiparams`; a program without
         parameters is fine) to `<out_file_stem>.nb` (naive_buffer) and returns that path.
         target: "arm" (valid places `arm`), "x86" (`x86`), "opencl" (`opencl,arm`).
-        weight_only_quant: None, "int8" or "int16" -- opt's `--quant_model --quant_type`, which
-            stores *weights* as int8/int16 and turns them back into FP32 when the model loads:
-            a smaller file, NOT int8 inference (that needs a PTQ-quantized program).
-        fp16: opt's `--enable_fp16` -- FP16 kernels for ARMv8.2 CPUs (arm target only).
+        precision (export/precision.py): WEIGHT_ONLY_INT8 / _INT16 -- opt's `--quant_model
+            --quant_type`, which stores *weights* as int8/int16 and turns them back into FP32 when
+            the model loads: a smaller file, NOT int8 inference (that needs a PTQ-quantized
+            program, converted like FP32); FP16 -- opt's `--enable_fp16`, FP16 kernels for ARMv8.2
+            CPUs (arm target only).
         opt runs in a child process (so a segfault cannot take the caller down) with a timeout.
         A crash, non-zero exit, timeout or missing output becomes `edge.errors.ExportError`
         naming the likely op(s) -- from opt's own message, from Lite's op-support table
@@ -30,9 +30,6 @@ Public interface (used by `edge export`):
         conv2d / fc / matmul kernels with precision "int8".
 
     nb_lite_version(nb_path) -> str    the Lite version string stored in a `.nb` header.
-
-    precision_label(weight_only_quant=None, fp16=False) -> str
-        Words for what the options do, for logs / the manifest / the CLI report.
 """
 from __future__ import annotations
 
@@ -52,13 +49,14 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from edge.errors import ExportError
+from edge.inference_dir import LEGACY_PROGRAM, PARAMS_FILE
+
+from .precision import Precision
 
 logger = logging.getLogger(__name__)
 
 VALID_PLACES = {"arm": "arm", "x86": "x86", "opencl": "opencl,arm"}
 WEIGHT_ONLY_QUANT_TYPES = {"int8": "QUANT_INT8", "int16": "QUANT_INT16"}
-MODEL_FILE = "inference.pdmodel"
-PARAMS_FILE = "inference.pdiparams"
 LOG_TAIL_LINES = 12
 
 # Runs in the child process: the Opt API of the paddlelite wheel installed next to sys.executable.
@@ -115,9 +113,9 @@ def _check_target(target: str) -> str:
 
 def _model_files(model_dir: Path, scratch: Path) -> Dict[str, str]:
     """Model and params paths for opt; a program without parameters gets an empty params file."""
-    model_file = model_dir / MODEL_FILE
+    model_file = model_dir / LEGACY_PROGRAM
     if not model_file.is_file():
-        raise ExportError(f"{model_dir} has no {MODEL_FILE}; pass a legacy inference directory (after the compat stage)")
+        raise ExportError(f"{model_dir} has no {LEGACY_PROGRAM}; pass a legacy inference directory (after the compat stage)")
     params_file = model_dir / PARAMS_FILE
     if not params_file.is_file():
         params_file = scratch / PARAMS_FILE
@@ -241,23 +239,12 @@ def _diagnose(model_dir: Path, target: str, log: str, timeout_s: float) -> List[
     return reasons
 
 
-def precision_label(weight_only_quant: Optional[str] = None, fp16: bool = False) -> str:
-    """What opt's options make of the model, in words for logs, reports and manifests."""
-    if weight_only_quant:
-        return (f"weight-only {weight_only_quant}: weights stored as {weight_only_quant}, dequantized to FP32 "
-                "at load, FP32 compute (not int8 inference)")
-    if fp16:
-        return "fp16 kernels (ARMv8.2 CPUs with fp16 arithmetic)"
-    return "as the program is (FP32, or int8 where the program was PTQ-quantized)"
-
-
-def optimize(model_dir, out_file_stem, target: str = "arm", *, weight_only_quant: Optional[str] = None,
-             fp16: bool = False, timeout_s: float = 1800.0) -> Path:
+def optimize(model_dir, out_file_stem, target: str = "arm", *, precision: Precision = Precision.FP32,
+             timeout_s: float = 1800.0) -> Path:
     """Convert a legacy inference directory to `<out_file_stem>.nb` for `target`; returns the `.nb` path."""
     places = _check_target(target)
     model_dir, out_file_stem = Path(model_dir), Path(out_file_stem)
-    if weight_only_quant is not None and weight_only_quant not in WEIGHT_ONLY_QUANT_TYPES:
-        raise ExportError(f"weight_only_quant must be one of {sorted(WEIGHT_ONLY_QUANT_TYPES)}, not {weight_only_quant!r}")
+    fp16 = precision is Precision.FP16
     if fp16 and target != "arm":
         raise ExportError(f"fp16 kernels exist for ARMv8.2 only; use target='arm', not {target!r}")
     out_dir = out_file_stem.parent
@@ -266,7 +253,7 @@ def optimize(model_dir, out_file_stem, target: str = "arm", *, weight_only_quant
     except OSError as exc:
         raise ExportError(f"cannot create output directory {out_dir}: {exc}") from exc
     final = out_file_stem.with_name(out_file_stem.name + ".nb")
-    logger.info("optimizing %s for %s (%s) -> %s", model_dir, target, precision_label(weight_only_quant, fp16), final)
+    logger.info("optimizing %s for %s (%s) -> %s", model_dir, target, precision.describe(), final)
 
     with tempfile.TemporaryDirectory(prefix="edge-opt-") as scratch:
         files = _model_files(model_dir, Path(scratch))
@@ -276,7 +263,7 @@ def optimize(model_dir, out_file_stem, target: str = "arm", *, weight_only_quant
             raise ExportError(f"cannot write to output directory {out_dir}: {exc}") from exc
         staged_stem = staging / "model"
         args = {"mode": "optimize", "places": places, "out": str(staged_stem), "fp16": fp16,
-                "quant_type": WEIGHT_ONLY_QUANT_TYPES.get(weight_only_quant or ""), **files}
+                "quant_type": WEIGHT_ONLY_QUANT_TYPES.get(precision.weight_only or ""), **files}
         try:
             try:
                 result = _run_driver(args, timeout_s, verbose_log=True)

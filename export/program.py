@@ -5,6 +5,8 @@ import logging
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
+from edge.errors import ExportError
+from edge.inference_dir import INFERENCE_YML, PARAMS_FILE, PREFIX
 from edge.spec import MaskLayout, ModelSpec
 from edge.zoo import COCO_LABELS
 
@@ -20,7 +22,7 @@ def save_inference_dir(layer, out_dir: Path, spec: ModelSpec, input_size: Tuple[
     import paddle  # imported late: `export/__init__` must have turned the PIR API off first
 
     if paddle.framework.in_pir_mode() if hasattr(paddle.framework, "in_pir_mode") else False:
-        raise RuntimeError("Paddle is in PIR mode; import `export` before paddle so legacy programs are saved")
+        raise ExportError("Paddle is in PIR mode; import `export` before paddle so legacy programs are saved")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     h, w = input_size
@@ -31,11 +33,11 @@ def save_inference_dir(layer, out_dir: Path, spec: ModelSpec, input_size: Tuple[
     ]
     layer.eval()
     static_layer = paddle.jit.to_static(layer, input_spec=input_spec, full_graph=True)
-    paddle.jit.save(static_layer, str(out_dir / "inference"))
-    info = out_dir / "inference.pdiparams.info"
+    paddle.jit.save(static_layer, str(out_dir / PREFIX))
+    info = out_dir / f"{PARAMS_FILE}.info"
     if info.exists():
         info.unlink()
-    spec.write_inference_yml(out_dir / "inference.yml")
+    spec.write_inference_yml(out_dir / INFERENCE_YML)
     logger.info("saved legacy inference program to %s", out_dir)
     return out_dir
 
@@ -47,7 +49,7 @@ def default_labels(num_classes: int) -> List[str]:
 
 def detection_spec(model_name: str, arch: str, labels: Sequence[str], input_size: Tuple[int, int],
                    mask_layout: Optional[MaskLayout] = None, interp: int = 2) -> ModelSpec:
-    """inference.yml as PaddleDetection's exporter writes it for the edge models (REFERENCE.md):
+    """inference.yml as PaddleDetection's exporter writes it for the edge models (docs/REFERENCE.md):
     Resize to the input size without keeping the ratio, NormalizeImage with norm_type none, Permute."""
     h, w = input_size
     return ModelSpec(

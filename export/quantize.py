@@ -63,7 +63,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -75,6 +74,9 @@ import numpy as np
 
 import export  # noqa: F401  (PIR off before paddle is imported)
 from edge.errors import ExportError
+from edge.files import move_into_place
+from edge.inference_dir import INFERENCE_YML, LEGACY_PROGRAM as MODEL_FILE, PARAMS_FILE
+from edge.inputs import IMAGE_SUFFIXES
 from export.compat import apply_compat_passes
 
 logger = logging.getLogger(__name__)
@@ -85,9 +87,7 @@ ALGOS = ("avg", "hist", "abs_max", "KL", "mse")
 DEFAULT_ALGO = "avg"  # one pass per image; KL / hist need two passes plus histograms
 QUANTIZABLE_OP_TYPES = ("conv2d", "depthwise_conv2d", "matmul", "matmul_v2", "mul")
 MIN_CALIBRATION_IMAGES = 16
-MODEL_FILE, PARAMS_FILE = "inference.pdmodel", "inference.pdiparams"
 DEFAULT_CALIB_DIR = Path(__file__).with_name("calib_images")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SKIP_NAMESCOPE = "/skip_quant/"
 # Ops whose outputs depend on their input's shape only: walking back from an output stops there,
 # or e.g. anchors built from a feature map's shape would keep the backbone conv float.
@@ -103,7 +103,7 @@ def list_calibration_images(folder: Path = DEFAULT_CALIB_DIR, count: Optional[in
         raise ExportError(f"calibration folder {folder} does not exist; pass --calib DIR with a few dozen images")
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
-        raise ExportError(f"calibration folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise ExportError(f"calibration folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return images[:count] if count else images
 
 
@@ -198,7 +198,7 @@ def _default_preprocess(model_dir: Path) -> Preprocess:
     from edge.preprocess import Preprocessor
     from edge.spec import ModelSpec
 
-    return Preprocessor(ModelSpec.from_inference_yml(model_dir / "inference.yml"))
+    return Preprocessor(ModelSpec.from_inference_yml(model_dir / INFERENCE_YML))
 
 
 # ------------------------------------------------------------------------------ quantize
@@ -318,16 +318,15 @@ def quantize(
             with _linear_time_graph_edits():
                 ptq.quantize()
             ptq.save_quantized_model(str(staging / "ptq"), model_filename=MODEL_FILE, params_filename=PARAMS_FILE)
-        for extra in ("inference.yml",):
-            if (model_dir / extra).is_file():
-                shutil.copyfile(model_dir / extra, staging / "ptq" / extra)
+        if (model_dir / INFERENCE_YML).is_file():
+            shutil.copyfile(model_dir / INFERENCE_YML, staging / "ptq" / INFERENCE_YML)
         # Paddle's save re-creates what Lite cannot read (0-D @scale parameters, reshape ops
         # without XShape): the compat passes make the quantized program Lite-loadable again.
         compat = apply_compat_passes(staging / "ptq", staging / "lite")
         quantized = count_quantized_ops(staging / "lite" / MODEL_FILE, quantizable_op_types)
         if not quantized:
             raise ExportError(f"{model_dir}: no op was quantized (quantizable types: {', '.join(quantizable_op_types)})")
-        _replace_dir(staging / "lite", out_dir)
+        move_into_place(staging / "lite", out_dir)
         shutil.rmtree(staging, ignore_errors=True)
     except ExportError:
         shutil.rmtree(staging, ignore_errors=True)
@@ -404,16 +403,6 @@ def _linear_time_graph_edits():
         yield
     finally:
         IrGraph.link_to, IrGraph.update_input_link = originals
-
-
-def _replace_dir(staging: Path, final: Path) -> None:
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.rename(final, old)
-        os.rename(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(staging, final)
 
 
 def count_quantized_ops(model_file: Path, quantizable_op_types: Sequence[str] = QUANTIZABLE_OP_TYPES) -> Dict[str, int]:

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from edge.errors import ExportError
+from edge.inference_dir import INFERENCE_YML, LEGACY_PROGRAM, PARAMS_FILE, PIR_PROGRAM
 from edge.spec import ModelSpec
-from edge.zoo import COCO_LABELS, EDGE_MODELS, MODELS, get_model
+from edge.zoo import COCO_LABELS, DEMO_MODEL, EDGE_MODELS, MODELS, get_model
 
 from .program import default_labels
 
 logger = logging.getLogger(__name__)
-
-from edge.models import DEMO_MODEL
 
 
 @dataclass
@@ -88,14 +87,14 @@ def resolve_source(
         return Source(arch, arch, Path(weights), labels=names, input_size=tuple(input_size or (640, 640)))
 
     if model in (None, DEMO_MODEL):
-        from export.demo import demo_source
+        from .demo import demo_source
 
         return demo_source()
 
     arch = _edge_arch(model)
     if not download:
         raise ExportError(f"{model} needs its official weights; pass --weights FILE.pdparams or --model-dir DIR")
-    from export.download import fetch_model
+    from .download import fetch_model
 
     path = fetch_model(arch, kind="pretrained")
     return Source(arch, arch, path, labels=list(COCO_LABELS), input_size=tuple(input_size or get_model(arch).input_size))
@@ -105,16 +104,16 @@ def _from_model_dir(model_dir: Path, model: Optional[str], weights: Optional[Pat
                     labels: Optional[List[str]], input_size: Optional[Sequence[int]]) -> Source:
     if not model_dir.is_dir():
         raise ExportError(f"--model-dir {model_dir} is not a directory")
-    yml = model_dir / "inference.yml"
+    yml = model_dir / INFERENCE_YML
     if not yml.is_file():
-        raise ExportError(f"{model_dir} has no inference.yml: point --model-dir at an exported inference directory")
+        raise ExportError(f"{model_dir} has no {INFERENCE_YML}: point --model-dir at an exported inference directory")
     spec = ModelSpec.from_inference_yml(yml)
     name = spec.model_name
-    if (model_dir / "inference.pdmodel").is_file():
-        if not (model_dir / "inference.pdiparams").is_file():
-            raise ExportError(f"{model_dir} has inference.pdmodel but no inference.pdiparams; copy the whole directory")
+    if (model_dir / LEGACY_PROGRAM).is_file():
+        if not (model_dir / PARAMS_FILE).is_file():
+            raise ExportError(f"{model_dir} has {LEGACY_PROGRAM} but no {PARAMS_FILE}; copy the whole directory")
         return Source(name, legacy_dir=model_dir, labels=labels or spec.labels, input_size=spec.input_size or (640, 640))
-    if (model_dir / "inference.json").is_file():
+    if (model_dir / PIR_PROGRAM).is_file():
         if weights is None:
             raise ExportError(
                 f"{model_dir} holds a PIR program (inference.json), which Paddle Lite cannot read. Pass the model's "
@@ -124,7 +123,7 @@ def _from_model_dir(model_dir: Path, model: Optional[str], weights: Optional[Pat
         arch = model or _arch_from_spec(spec)
         return Source(name, _edge_arch(arch), Path(weights), labels=labels or spec.labels,
                       input_size=tuple(input_size or spec.input_size or (640, 640)))
-    raise ExportError(f"{model_dir} has neither inference.pdmodel nor inference.json")
+    raise ExportError(f"{model_dir} has neither {LEGACY_PROGRAM} nor {PIR_PROGRAM}")
 
 
 def _arch_from_spec(spec: ModelSpec) -> str:

@@ -3,7 +3,7 @@
 - FP32 parity: the x86 `.nb` run by Paddle Lite vs the legacy program run by Paddle Inference,
   both through the runtime (same pre/post-processing), on the calibration images.
 - INT8 agreement: the quantized program vs the FP32 program, both in Paddle Inference
-  (simulated quantization: the x86 int8 `.nb` of Lite 2.13 returns garbage, TOOLCHAIN.md), and
+  (simulated quantization: the x86 int8 `.nb` of Lite 2.13 returns garbage, docs/TOOLCHAIN.md), and
   mask AP of both when labelled data is given.
 Instances are paired greedily by class and box IoU, so a re-ordering is not a disagreement.
 """
@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from edge.errors import InputError
 from edge.postprocess import Detections
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def run_predictor(predictor, images: Sequence[Path], threshold: float) -> List[D
     for path in images:
         image = cv2.imread(str(path))
         if image is None:
-            raise ValueError(f"cannot read verification image {path}")
+            raise InputError(path, "OpenCV cannot decode this verification image; remove it from the folder")
         out.append(predictor(image, threshold))
     return out
 
@@ -115,11 +116,11 @@ def _agreement(reference, candidate, images: Sequence[Path], threshold: float, e
 def verify_fp32(program_dir: Path, x86_nb_bundle: Path, images: Sequence[Path], threshold: float = 0.3,
                 eval_data: Optional[Path] = None) -> Dict[str, object]:
     """x86 Lite bundle vs Paddle Inference on the legacy program."""
-    from edge.models import open_bundle, open_model_dir
-    from edge.pipeline import LocalPredictor
+    from edge.models import open_model_dir
+    from edge.predictor import LocalPredictor
 
     paddle = LocalPredictor(open_model_dir(program_dir), "paddle")
-    lite = LocalPredictor(open_bundle(x86_nb_bundle), "lite")
+    lite = LocalPredictor(open_model_dir(x86_nb_bundle), "lite")
     result = _agreement(paddle, lite, images, threshold, eval_data, ("paddle", "lite"))
     logger.info("FP32 parity (Lite x86 vs Paddle Inference): %s", result)
     return result
@@ -129,7 +130,7 @@ def verify_int8(fp32_dir: Path, int8_dir: Path, images: Sequence[Path], threshol
                 eval_data: Optional[Path] = None) -> Dict[str, object]:
     """The quantized program vs the FP32 program (both in Paddle Inference), plus mask AP if labelled."""
     from edge.models import open_model_dir
-    from edge.pipeline import LocalPredictor
+    from edge.predictor import LocalPredictor
 
     fp32 = LocalPredictor(open_model_dir(fp32_dir), "paddle")
     int8 = LocalPredictor(open_model_dir(int8_dir), "paddle")

@@ -81,14 +81,14 @@ def export_bundles(work: Path) -> Dict[str, Path]:
 def case_arrays(case: Case, bundle: Path) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
     """Run one case through the runtime's stages: (arrays for the .npz, JSON part of the index)."""
     from edge.backends.lite import LiteBackend
-    from edge.models import open_bundle
+    from edge.bundle import open_bundle
     from edge.postprocess import crop_region, postprocess
     from edge.preprocess import Preprocessor
     from edge.serve.codec import encode_mask
 
     model = open_bundle(bundle)
     spec = model.spec
-    backend = LiteBackend(model.path, probe=False)
+    backend = LiteBackend(model.model_path, probe=False)
     if tuple(backend.input_names) != tuple(spec.input_names):
         raise SystemExit(f"{bundle}: Paddle Lite takes inputs {backend.input_names}, the manifest lists {spec.input_names};"
                          " the Android app feeds by position in manifest order")
@@ -141,7 +141,7 @@ def resize_arrays(seed: int = 14) -> Tuple[Dict[str, np.ndarray], List[Dict[str,
 
 
 def versions() -> Dict[str, Optional[str]]:
-    from export.bundle import toolchain_versions
+    from export.toolchain import toolchain_versions
 
     return {**toolchain_versions(), "opencv": cv2.__version__, "numpy": np.__version__, "machine": platform.machine()}
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-BACKENDS = ("lite", "paddle", "remote")
+ENGINES = ("lite", "paddle")  # local engines; the pipeline config adds "auto" and "remote"
 
 
 class Backend(Protocol):
@@ -36,4 +36,4 @@ def create_backend(
         from .paddle import PaddleBackend
 
         return PaddleBackend(Path(model_path), threads=threads, mkldnn=mkldnn)
-    raise ConfigError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
+    raise ConfigError(f"unknown backend {kind!r}; choose one of {', '.join(ENGINES)}")

@@ -7,24 +7,10 @@ from typing import List, Mapping, Optional
 
 import numpy as np
 
-from ..errors import BackendError, ModelError
+from ..errors import BackendError
+from ..inference_dir import PARAMS_FILE, find_program
 
 logger = logging.getLogger(__name__)
-
-
-def find_program(model_dir: Path) -> Path:
-    """The program file of an inference directory, preferring PIR `inference.json` as PaddleX does."""
-    if not model_dir.is_dir():
-        raise ModelError(f"model directory {model_dir} does not exist")
-    for name in ("inference.json", "inference.pdmodel"):
-        if (model_dir / name).is_file():
-            if not (model_dir / "inference.pdiparams").is_file():
-                raise ModelError(f"{model_dir} has {name} but no inference.pdiparams; copy the whole exported directory")
-            return model_dir / name
-    raise ModelError(
-        f"{model_dir} has neither inference.pdmodel nor inference.json; "
-        "point model_dir at an exported inference directory (or at a bundle with model.nb)"
-    )
 
 
 class PaddleBackend:
@@ -36,7 +22,7 @@ class PaddleBackend:
         except ImportError as exc:
             raise BackendError(f"the paddle backend needs paddlepaddle ({exc}); pip install paddlepaddle==3.0.0") from None
         program = find_program(model_dir)
-        config = inference.Config(str(program), str(model_dir / "inference.pdiparams"))
+        config = inference.Config(str(program), str(model_dir / PARAMS_FILE))
         config.disable_gpu()
         config.disable_glog_info()
         if threads:

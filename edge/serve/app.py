@@ -30,15 +30,13 @@ from starlette.exceptions import HTTPException
 
 from ..errors import InputError
 from ..inputs import fetch_url, read_image_bytes
-from .codec import decode_base64, encode_instances, encode_jpeg_base64
+from .codec import HEALTH_PATH, INFER_PATH, decode_base64, encode_instances, encode_jpeg_base64
 from .limits import ServeLimits
 from .schemas import InferRequest, InferResponse, NoResultResponse
 from .worker import InferenceWorkers, ServerBusy
 
 logger = logging.getLogger(__name__)
 
-INFER_PATH = "/instance-segmentation"
-HEALTH_PATH = "/health"
 _URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 

@@ -1,6 +1,7 @@
-"""What travels over the wire: box-cropped masks as COCO RLE, images as Base64.
+"""What travels over the wire, for the server (`edge serve`) and its client (`edge.remote`) alike:
+the endpoint paths, box-cropped masks as COCO RLE, images as Base64.
 
-PaddleX's contract: `rleResult` is the `counts` of `pycocotools.mask.encode` on the
+PaddleX's contract: `POST /instance-segmentation`, `GET /health`; `rleResult` is the `counts` of `pycocotools.mask.encode` on the
 Fortran-ordered uint8 box-cropped mask, decoded as UTF-8, and `size` is that crop's [h, w].
 This module needs only numpy, OpenCV and pycocotools, so a board can decode server answers.
 """
@@ -18,8 +19,17 @@ import pycocotools.mask as mask_util
 
 from ..errors import InputError
 
+INFER_PATH = "/instance-segmentation"
+HEALTH_PATH = "/health"
+
 _DATA_URI = re.compile(r"^data:[\w.+-]+/[\w.+-]+;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
+
+
+def endpoint_url(url: str) -> str:
+    """`http://host:8080` or `http://host:8080/instance-segmentation` -> the inference endpoint."""
+    base = url.rstrip("/")
+    return base if base.endswith(INFER_PATH) else base + INFER_PATH
 
 
 def encode_mask(mask: np.ndarray) -> Dict[str, object]:

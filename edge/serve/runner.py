@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
 from ..config import _merge, load_config, module_config
-from ..errors import ConfigError
+from ..errors import ConfigError, ServerError
+from .codec import HEALTH_PATH
 from .limits import ServeLimits
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class BackgroundServer:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start on {self.host}:{self.port}")
+                raise ServerError(f"the server did not start on {self.host}:{self.port}")
             time.sleep(0.02)
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         return self
@@ -100,12 +101,12 @@ def wait_until_healthy(url: str, alive: Callable[[], bool] = lambda: True, timeo
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if requests.get(url + "/health", timeout=1).status_code == 200:
+            if requests.get(url + HEALTH_PATH, timeout=1).status_code == 200:
                 return
         except requests.ConnectionError:
             pass
         if not alive():
-            raise RuntimeError(f"the server at {url} exited before it answered /health")
+            raise ServerError(f"the server at {url} exited before it answered /health")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the server at {url} did not answer /health within {timeout:.0f} s")
+            raise ServerError(f"the server at {url} did not answer {HEALTH_PATH} within {timeout:.0f} s")
         time.sleep(0.2)

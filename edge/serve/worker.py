@@ -15,11 +15,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
+from ..errors import ConfigError, ServerError
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class ServerBusy(Exception):
+class ServerBusy(ServerError):
     def __init__(self, capacity: int):
         self.capacity = capacity
         super().__init__(
@@ -30,7 +32,7 @@ class ServerBusy(Exception):
 class InferenceWorkers:
     def __init__(self, pipelines: Sequence[Any], max_queue: int):
         if not pipelines:
-            raise ValueError("at least one pipeline is needed")
+            raise ConfigError("at least one pipeline is needed")
         self._idle: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         for pipeline in pipelines:
             self._idle.put(pipeline)

@@ -56,17 +56,17 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from edge.errors import ExportError
+from edge.files import publishing
+from edge.inference_dir import LEGACY_PROGRAM as MODEL_FILE
+from edge.inference_dir import PARAMS_FILE, PIR_PROGRAM
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "inference.pdmodel"
-PARAMS_FILE = "inference.pdiparams"
 
 
 @dataclass
@@ -89,9 +89,9 @@ class CompatReport:
 
 def _passes():
     # Imported lazily: the passes import paddle's protobuf module, and `export` must be imported first.
-    from export.compat import attributes, op_rewrites, parameters, shapes
+    from export.compat import attributes, op_rewrites, parameter_passes as params, shapes
 
-    parameter_passes = [parameters.bool_params_to_fp32, parameters.zero_dim_params_to_one_dim]
+    parameter_passes = [params.bool_params_to_fp32, params.zero_dim_params_to_one_dim]
     program_passes = [
         attributes.scalars_to_typed_lists, attributes.swish_beta, attributes.reduce_dim_ints, attributes.reduce_empty_dim_all,
         op_rewrites.bmm_to_matmul_v2, op_rewrites.bool_mul_to_logical_and,
@@ -109,8 +109,8 @@ def _check_input(model_dir_in: Path, model_dir_out: Optional[Path] = None) -> No
     if not model_dir_in.is_dir():
         raise ExportError(f"model directory {model_dir_in} does not exist; pass an inference directory")
     if not (model_dir_in / MODEL_FILE).is_file():
-        hint = (" It holds a PIR inference.json: rebuild it as a legacy program through the project's networks."
-                if (model_dir_in / "inference.json").exists() else "")
+        hint = (f" It holds a PIR {PIR_PROGRAM}: rebuild it as a legacy program through the project's networks."
+                if (model_dir_in / PIR_PROGRAM).exists() else "")
         raise ExportError(f"{model_dir_in} has no {MODEL_FILE}; Paddle Lite needs a legacy program.{hint}")
     if model_dir_out is None:
         return
@@ -119,7 +119,7 @@ def _check_input(model_dir_in: Path, model_dir_out: Optional[Path] = None) -> No
         raise ExportError(f"compat output {model_dir_out} is (or contains) the input directory; choose another directory")
     # An existing output is replaced only if it is a previous program directory (or empty), never
     # an unrelated folder that happens to be named.
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MODEL_FILE).exists())):
+    if out.exists() and (not out.is_dir() or not _is_program_dir(out)):
         raise ExportError(f"compat output {model_dir_out} exists and is not an inference directory; "
                           "choose a new or empty directory")
 
@@ -128,7 +128,7 @@ def _load(model_dir: Path):
     """(program, params) of a legacy inference directory, with errors a user can act on."""
     import export  # noqa: F401  (PIR off before paddle's modules load)
     from export.compat.desc import persistable_names, read_program
-    from export.compat.params import ParamsFormatError, read_combined_params
+    from export.compat.params_file import ParamsFormatError, read_combined_params
 
     try:
         program = read_program(model_dir / MODEL_FILE)
@@ -178,7 +178,7 @@ def apply_compat_passes(model_dir_in, model_dir_out, passes: Optional[Sequence[s
     _check_input(model_dir_in, model_dir_out)
     program, params = _load(model_dir_in)
     from export.compat.desc import program_bytes
-    from export.compat.params import combined_params_bytes
+    from export.compat.params_file import combined_params_bytes
 
     report = CompatReport(model_dir_in, model_dir_out, _run_passes(program, params, passes, model_dir_in))
     for name in report.changed_passes:
@@ -189,22 +189,19 @@ def apply_compat_passes(model_dir_in, model_dir_out, passes: Optional[Sequence[s
     return report
 
 
+def _is_program_dir(path: Path) -> bool:
+    """An earlier output of this stage (or an empty folder): the only thing compat replaces."""
+    return (path / MODEL_FILE).exists() or not any(path.iterdir())
+
+
 def _write_atomically(model_dir_in: Path, model_dir_out: Path, model: bytes, params: bytes) -> None:
     try:
-        model_dir_out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{model_dir_out.name}.", dir=model_dir_out.parent))
+        with publishing(model_dir_out, replace_if=_is_program_dir) as staging:
+            for item in model_dir_in.iterdir():
+                if item.name in (MODEL_FILE, PARAMS_FILE) or not item.is_file():
+                    continue
+                shutil.copy2(item, staging / item.name)
+            (staging / MODEL_FILE).write_bytes(model)
+            (staging / PARAMS_FILE).write_bytes(params)
     except OSError as exc:
-        raise ExportError(f"cannot write compat output to {model_dir_out}: {exc}") from exc
-    try:
-        for item in model_dir_in.iterdir():
-            if item.name in (MODEL_FILE, PARAMS_FILE) or not item.is_file():
-                continue
-            shutil.copy2(item, staging / item.name)
-        (staging / MODEL_FILE).write_bytes(model)
-        (staging / PARAMS_FILE).write_bytes(params)
-        if model_dir_out.exists():
-            shutil.rmtree(model_dir_out)
-        staging.rename(model_dir_out)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         raise ExportError(f"cannot write compat output to {model_dir_out}: {exc}") from exc

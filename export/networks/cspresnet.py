@@ -16,7 +16,7 @@ import paddle.nn.functional as F
 class Swish(nn.Layer):
     """x * sigmoid(x). `decomposed` picks the op pair (sigmoid, mul) instead of the `swish` op.
 
-    Paddle 3 saves `swish` without the `beta` attribute Paddle Lite's opt requires (TOOLCHAIN.md),
+    Paddle 3 saves `swish` without the `beta` attribute Paddle Lite's opt requires (docs/TOOLCHAIN.md),
     so edge graphs use the decomposed form; the reference graph keeps PaddleDetection's `swish`.
     """
 

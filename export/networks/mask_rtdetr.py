@@ -139,7 +139,7 @@ class MaskRTDETR(nn.Layer):
 
 
 def mask_rtdetr_spec(model_name: str, labels: Sequence[str], input_size: Tuple[int, int], graph: str) -> ModelSpec:
-    """What inference.yml says about an exported Mask-RT-DETR (REFERENCE.md: PaddleDetection's keys)."""
+    """What inference.yml says about an exported Mask-RT-DETR (docs/REFERENCE.md: PaddleDetection's keys)."""
     return detection_spec(model_name, "DETR", labels, input_size, EDGE_MASK_LAYOUT if graph == "edge" else None)
 
 

@@ -9,22 +9,16 @@ inside the ground-truth box and averaged over the box area.
 """
 from __future__ import annotations
 
-from typing import Dict, NamedTuple
+from typing import Dict
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from export.networks.ppyoloe_seg_demo import RawHeadOutputs
 from export.train.assigner import Assignment
 
 LOSS_WEIGHTS = {"cls": 1.0, "iou": 2.5, "dfl": 0.5, "mask": 2.5}
-
-
-class RawHeadOutputs(NamedTuple):
-    cls_logits: paddle.Tensor  # [B, L, C]
-    reg_logits: paddle.Tensor  # [B, L, 4, reg_max + 1]
-    mask_coeffs: paddle.Tensor  # [B, L, M]
-    protos: paddle.Tensor  # [B, M, Hm, Wm]
 
 
 def varifocal_loss(logits: paddle.Tensor, target_scores: paddle.Tensor, one_hot: paddle.Tensor,

@@ -31,7 +31,7 @@ from export.dataset import CATEGORY_NAMES, generate_splits
 from export.networks.weights import load_weights
 from export.train.assigner import assign
 from export.train.data import CocoSegmentation
-from export.train.demo_network import (DemoArch, anchor_points, build_demo_network, init_head_for_training,
+from export.networks.ppyoloe_seg_demo import (DemoArch, anchor_points, build_demo_network, init_head_for_training,
                                        load_demo_model, raw_head_outputs)
 from export.train.losses import compute_losses, decode_distances
 

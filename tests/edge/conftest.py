@@ -23,7 +23,7 @@ class StandIn:
 
 
 def _build(root: Path, graph: str) -> StandIn:
-    from export.networks.standin import standin_bundle
+    from standin import standin_bundle
 
     model_dir, bundle = standin_bundle(root, graph, STANDIN_SIZE, target="x86")
     return StandIn(model_dir, bundle, ModelSpec.from_inference_yml(model_dir / "inference.yml"))

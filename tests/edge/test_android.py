@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def arm_bundle(tmp_path_factory) -> Path:
-    from export.networks.standin import standin_bundle
+    from standin import standin_bundle
 
     return standin_bundle(tmp_path_factory.mktemp("standin_arm"), "edge", (64, 64), target="arm")[1]
 

@@ -1,5 +1,6 @@
 """The lite and paddle backends on the stand-in network: same answers, clear errors."""
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,7 +101,7 @@ def test_truncated_nb_fails_with_a_clear_error_and_the_process_survives(standin_
 
 PIR_SAVE = r"""
 import sys
-from export.networks.standin import StandInSeg, standin_spec
+from standin import StandInSeg, standin_spec
 import paddle
 from edge.spec import ModelSpec
 paddle.seed(0)
@@ -119,7 +120,8 @@ def test_paddle_backend_runs_pir_programs(standin_edge, tmp_path, photo):
     import subprocess
     import sys
 
-    env = {**os.environ, "FLAGS_enable_pir_api": "1"}
+    tests_dir = str(Path(__file__).resolve().parents[1])  # where the stand-in network lives
+    env = {**os.environ, "FLAGS_enable_pir_api": "1", "PYTHONPATH": tests_dir}
     subprocess.run([sys.executable, "-c", PIR_SAVE, str(tmp_path)], check=True, env=env, capture_output=True)
     assert (tmp_path / "inference.json").exists() and not (tmp_path / "inference.pdmodel").exists()
     pir = list(pipeline_for(tmp_path).predict(photo))[0]

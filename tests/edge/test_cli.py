@@ -49,7 +49,7 @@ def test_console_script_is_installed():
 
 
 def test_eval_reports_ap_and_stage_latency(tmp_path, capsys):
-    from export.networks.standin import export_standin
+    from standin import export_standin
 
     samples = Path(__file__).resolve().parents[2] / "samples" / "synthetic"
     labels = ["circle", "rectangle", "triangle", "star", "ring"]

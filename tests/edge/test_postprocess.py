@@ -1,4 +1,4 @@
-"""Post-processing against REFERENCE.md: strict threshold, cls > -1, clipping, box crops, lowres masks."""
+"""Post-processing against docs/REFERENCE.md: strict threshold, cls > -1, clipping, box crops, lowres masks."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Pre-processing against REFERENCE.md's description of PaddleX (vectors computed here from it)."""
+"""Pre-processing against docs/REFERENCE.md's description of PaddleX (vectors computed here from it)."""
 import cv2
 import numpy as np
 import pytest

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edge.errors import BackendError, ConfigError, RemoteError
-from edge.pipeline import FallbackPredictor, create_pipeline
+from edge.pipeline import create_pipeline
+from edge.predictor import FallbackPredictor
 from edge.remote import RemotePredictor
 from edge.serve.app import create_app
 from edge.serve.limits import ServeLimits

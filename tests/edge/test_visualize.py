@@ -9,7 +9,7 @@ from PIL import Image, ImageFont
 
 from edge.visualize import COLORMAP, draw_instances, label_font
 
-ALPHA, W_RATIO = 0.7, 0.4  # REFERENCE.md "Visualisation"
+ALPHA, W_RATIO = 0.7, 0.4  # docs/REFERENCE.md "Visualisation"
 
 
 def expected_mask_pixel(background: int, rgb: Tuple[int, int, int]) -> Tuple[int, ...]:

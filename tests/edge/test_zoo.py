@@ -1,4 +1,4 @@
-"""The model zoo registry: the 15 models of SPEC.md §1 and their facts."""
+"""The model zoo registry: the 15 models of docs/SPEC.md §1 and their facts."""
 import pytest
 
 from edge.errors import ModelError

@@ -1,7 +1,7 @@
 """Tiny real Paddle programs for the compat / optimize tests, and ways to run them.
 
 Each `Layer` below, saved by Paddle 3.0.0 in legacy mode, shows one of the problems Paddle Lite
-2.13rc0 has with such programs (TOOLCHAIN.md). Helpers run a program with Paddle Inference
+2.13rc0 has with such programs (docs/TOOLCHAIN.md). Helpers run a program with Paddle Inference
 (the reference) and a `.nb` with Paddle Lite in a child process, so an abort or segfault inside
 Lite fails a test instead of killing pytest.
 """

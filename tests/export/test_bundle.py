@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 import export  # noqa: F401
+from edge.bundle import SCHEMA_VERSION, open_bundle
 from edge.errors import ExportError, ManifestError
-from edge.spec import MANIFEST_SCHEMA_VERSION, MaskLayout, ModelSpec
-from export.bundle import read_bundle, write_bundle
+from edge.spec import MaskLayout, ModelSpec
+from export.bundle import write_bundle
 
 SPEC = ModelSpec(
     model_name="PP-YOLOE_seg-S",
@@ -49,11 +50,12 @@ def test_round_trip(tmp_path, nb_file):
     assert bundle == out / "PP-YOLOE_seg-S-arm-int8"
     assert sorted(p.name for p in bundle.iterdir()) == ["manifest.json", "model.nb", "pipeline.yaml"]
 
-    spec, manifest, nb_path = read_bundle(bundle)
+    opened = open_bundle(bundle)
+    spec, manifest = opened.spec, opened.manifest
     assert spec == SPEC
-    assert nb_path.read_bytes() == nb_file.read_bytes()
+    assert opened.model_path.read_bytes() == nb_file.read_bytes()
     assert manifest["sha256"] == hashlib.sha256(nb_file.read_bytes()).hexdigest()
-    assert manifest["schema_version"] == MANIFEST_SCHEMA_VERSION
+    assert manifest["schema_version"] == SCHEMA_VERSION
     assert manifest["inputs"][1] == {"name": "image", "shape": [1, 3, 640, 640], "dtype": "float32"}
     assert (manifest["target"], manifest["precision"], manifest["model_file"]) == ("arm", "int8", "model.nb")
     assert manifest["quantization"] == QUANT and manifest["verification"] == {"box_max_abs_diff": 1e-5}
@@ -84,7 +86,7 @@ def test_tampered_model_is_refused(tmp_path, nb_file):
     data[100] ^= 0xFF
     (bundle / "model.nb").write_bytes(bytes(data))
     with pytest.raises(ManifestError, match="does not match .* recorded in"):
-        read_bundle(bundle)
+        open_bundle(bundle)
 
 
 def test_truncated_manifest_is_refused(tmp_path, nb_file):
@@ -92,23 +94,23 @@ def test_truncated_manifest_is_refused(tmp_path, nb_file):
     text = (bundle / "manifest.json").read_text()
     (bundle / "manifest.json").write_text(text[: len(text) // 2])
     with pytest.raises(ManifestError, match="not valid JSON"):
-        read_bundle(bundle)
+        open_bundle(bundle)
 
 
 def test_other_schema_version_is_refused(tmp_path, nb_file):
     bundle = write_bundle(tmp_path, "b", nb_file, SPEC, SHAPES, {"target": "arm"})
     manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["schema_version"] = MANIFEST_SCHEMA_VERSION + 1
+    manifest["schema_version"] = SCHEMA_VERSION + 1
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ManifestError, match="schema_version"):
-        read_bundle(bundle)
+        open_bundle(bundle)
 
 
 def test_missing_model_file_is_refused(tmp_path, nb_file):
     bundle = write_bundle(tmp_path, "b", nb_file, SPEC, SHAPES, {"target": "arm"})
     (bundle / "model.nb").unlink()
     with pytest.raises(ManifestError, match="model.nb is missing"):
-        read_bundle(bundle)
+        open_bundle(bundle)
 
 
 def test_missing_nb_leaves_nothing(tmp_path):
@@ -130,7 +132,7 @@ def test_failure_midway_leaves_nothing_and_keeps_the_old_bundle(tmp_path, nb_fil
         write_bundle(out, "b", new_nb, SPEC, SHAPES, {"target": "arm", "verification": {"bad": object()}})
     assert _leftovers(out) == []
     assert (old / "manifest.json").read_text() == old_manifest
-    assert read_bundle(old)[2].read_bytes() == nb_file.read_bytes()
+    assert open_bundle(old).model_path.read_bytes() == nb_file.read_bytes()
 
 
 def test_bad_extra_is_refused_before_anything_is_written(tmp_path, nb_file):
@@ -146,8 +148,8 @@ def test_replacing_an_existing_bundle(tmp_path, nb_file):
     new_nb = tmp_path / "new.nb"
     new_nb.write_bytes(b"second export")
     bundle = write_bundle(tmp_path, "b", new_nb, SPEC, SHAPES, {"target": "arm", "precision": "int8"})
-    _, manifest, nb_path = read_bundle(bundle)
-    assert nb_path.read_bytes() == b"second export" and manifest["precision"] == "int8"
+    opened = open_bundle(bundle)
+    assert opened.model_path.read_bytes() == b"second export" and opened.manifest["precision"] == "int8"
     assert _leftovers(tmp_path) == []
 
 

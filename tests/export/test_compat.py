@@ -18,7 +18,7 @@ from edge.errors import ExportError
 from export.compat import apply_compat_passes, pass_names, pending_rewrites
 from export.compat.attributes import scalars_to_typed_lists
 from export.compat.desc import get_attr, persistable_names, read_program
-from export.compat.params import combined_params_bytes, read_combined_params
+from export.compat.params_file import combined_params_bytes, read_combined_params
 from export.compat.shapes import add_missing_xshape
 from export.optimize import nb_kernels, optimize
 

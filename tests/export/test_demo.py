@@ -9,9 +9,10 @@ import cv2
 import pytest
 
 from edge.cli import main
-from edge.models import DEMO_MODEL
+from edge.zoo import DEMO_MODEL
 from export.demo import EVAL_IMAGES, demo_info, demo_source
 from export.exporter import ExportOptions, export_model
+from export.precision import Precision
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def int8_export(cache, tmp_path_factory):
     """ARM INT8 export of the demo model, verified on the held-out split (what `make demo` does)."""
-    return export_model(demo_source(), ExportOptions(target="arm", int8=True, out_dir=tmp_path_factory.mktemp("out")))
+    return export_model(demo_source(), ExportOptions(target="arm", precision=Precision.INT8, out_dir=tmp_path_factory.mktemp("out")))
 
 
 def test_shipped_files_describe_the_model():
@@ -79,7 +80,7 @@ def test_reference_and_edge_graphs_agree_with_trained_weights(tmp_path):
     from pathlib import Path
 
     from edge.pipeline import create_pipeline
-    from export.train.demo_network import save_demo_inference_dir
+    from export.networks.ppyoloe_seg_demo import save_demo_inference_dir
     from export.verify import compare
 
     samples = sorted((Path(__file__).resolve().parents[2] / "samples" / "synthetic").glob("*.jpg"))
@@ -94,6 +95,6 @@ def test_reference_and_edge_graphs_agree_with_trained_weights(tmp_path):
     agreement = compare(ref, edge)
     assert agreement["reference_instances"] >= 6 and agreement["recall"] == 1.0
     assert agreement["max_box_diff_px"] <= 1e-3
-    # the reference crops at input resolution before resizing (REFERENCE.md): a band of ~2.5 px at the
+    # the reference crops at input resolution before resizing (docs/REFERENCE.md): a band of ~2.5 px at the
     # edges of a box differs at this 192 -> 320 scale, which weighs most on the smallest shapes
     assert agreement["min_mask_agreement"] >= 0.95 and agreement["mean_mask_agreement"] >= 0.99, agreement

@@ -8,6 +8,7 @@ import os
 import socket
 import tarfile
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional
 
@@ -15,7 +16,7 @@ import pytest
 
 import export  # noqa: F401  (PIR off before anything imports paddle)
 from edge.errors import ExportError
-from edge.models import sha256_file
+from edge.files import sha256_file
 from export.download import extract_tar, fetch, fetch_model
 
 
@@ -208,9 +209,9 @@ def test_fetch_model_downloads_and_extracts_inference_archive(server, tmp_path):
     path = "/paddlex/official_inference_model/paddle3.0rc0/PP-YOLOE_seg-S_infer.tar"
     server.files[path] = _tar_bytes(files)
     model_dir = fetch_model("PP-YOLOE_seg-S", cache_dir=tmp_path, mirror=server.base, progress=False)
-    assert model_dir == tmp_path / "PP-YOLOE_seg-S_infer"
+    assert model_dir == tmp_path / "official" / "PP-YOLOE_seg-S_infer"
     assert (model_dir / "inference.pdiparams").read_bytes() == b"params"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging directory left"
+    assert not [p for p in tmp_path.rglob(".*partial-*")], "no staging directory left"
     # second call: no download, no re-extraction
     (model_dir / "inference.yml").write_bytes(b"Preprocess: [] # kept\n")
     assert fetch_model("PP-YOLOE_seg-S", cache_dir=tmp_path, mirror=server.base, progress=False) == model_dir
@@ -223,7 +224,7 @@ def test_fetch_model_pretrained_uses_cache_env(server, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("EDGE_MODEL_MIRROR", server.base)
     path = fetch_model("Mask-RT-DETR-S", kind="pretrained", progress=False)
-    assert path == tmp_path / "cache" / "Mask-RT-DETR-S_pretrained.pdparams"
+    assert path == tmp_path / "cache" / "downloads" / "Mask-RT-DETR-S_pretrained.pdparams"
     assert sha256_file(path) == hashlib.sha256(b"weights").hexdigest()
 
 
@@ -255,3 +256,26 @@ def test_corrupt_archive_is_a_clear_error(tmp_path):
     archive.write_bytes(b"not a tar at all" * 10)
     with pytest.raises(ExportError, match="not a readable tar"):
         extract_tar(archive, tmp_path / "out")
+
+
+def test_a_downloaded_model_is_found_and_run_by_the_runtime(server, tmp_path, monkeypatch):
+    """The downloader and the runtime share one cache layout (edge/cache.py): once the exporter's
+    downloader has fetched a model, the runtime runs it by name without downloading it again."""
+    import cv2
+
+    from edge.pipeline import create_pipeline
+    from standin import export_standin
+
+    model_dir = export_standin(tmp_path / "built" / "Mask-RT-DETR-L_infer", graph="reference")
+    members = {f"Mask-RT-DETR-L_infer/{p.name}": p.read_bytes() for p in model_dir.iterdir()}
+    server.files["/paddlex/official_inference_model/paddle3.0rc0/Mask-RT-DETR-L_infer.tar"] = _tar_bytes(members)
+    monkeypatch.setenv("EDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGE_MODEL_MIRROR", server.base)
+
+    fetched = fetch_model("Mask-RT-DETR-L", progress=False)
+    pipeline = create_pipeline(config={"SubModules": {"InstanceSegmentation": {"model_name": "Mask-RT-DETR-L"}}})
+    assert pipeline.predictor.model.path == fetched
+    image = cv2.imread(str(Path(__file__).resolve().parents[2] / "samples" / "coco" / "000000014439.jpg"))
+    result = next(iter(pipeline.predict(image, threshold=0.05)))
+    assert result.computed_by == "paddle" and result["boxes"]
+    assert len(server.ranges) == 1, "the runtime found the download; it did not fetch again"

@@ -8,10 +8,11 @@ import pytest
 
 import export  # noqa: F401
 from edge.errors import ExportError
-from edge.models import open_bundle
+from edge.bundle import open_bundle
 from edge.pipeline import create_pipeline
 from export.exporter import ExportOptions, export_model
-from export.networks.standin import export_standin
+from export.precision import Precision
+from standin import export_standin
 from export.optimize import nb_kernels
 from export.source import resolve_source
 
@@ -41,7 +42,7 @@ def test_x86_bundle_runs_and_matches_paddle(standin_dir, tmp_path):
 
 
 def test_arm_int8_bundle_has_int8_kernels_and_records_calibration(standin_dir, tmp_path):
-    result = export_model(resolve_source(model_dir=standin_dir), options(tmp_path, target="arm", int8=True))
+    result = export_model(resolve_source(model_dir=standin_dir), options(tmp_path, target="arm", precision=Precision.INT8))
     assert result.path.name == "StandIn-Seg-arm-int8"
     spec, manifest = open_bundle(result.path).spec, result.manifest
     assert manifest["precision"] == "int8" and manifest["target"] == "arm"
@@ -146,7 +147,7 @@ def test_labelled_data_adds_mask_ap_of_both_sides_to_the_manifest(tmp_path):
     samples = Path(__file__).resolve().parents[2] / "samples" / "synthetic"
     labels = ["circle", "rectangle", "triangle", "star", "ring"]
     model_dir = export_standin(tmp_path / "m", num_classes=5, labels=labels)
-    opts = options(tmp_path / "out", target="arm", int8=True, eval_data=samples / "annotations.json")
+    opts = options(tmp_path / "out", target="arm", precision=Precision.INT8, eval_data=samples / "annotations.json")
     verification = export_model(resolve_source(model_dir=model_dir), opts).manifest["verification"]
     fp32, int8 = verification["fp32_lite_x86_vs_paddle"], verification["int8_program_vs_fp32"]
     assert {"paddle_mask_ap", "lite_mask_ap", "mask_ap_drop"} <= set(fp32)

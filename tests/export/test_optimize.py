@@ -10,7 +10,8 @@ import pytest
 import programs
 from edge.errors import ExportError
 from export.compat import apply_compat_passes
-from export.optimize import kernel_summary, model_op_support, nb_kernels, nb_lite_version, optimize, precision_label
+from export.optimize import kernel_summary, model_op_support, nb_kernels, nb_lite_version, optimize
+from export.precision import Precision
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +53,10 @@ def test_weight_only_int8_is_smaller_but_float_compute(tmp_path: Path):
     fixed = tmp_path / "fixed"
     apply_compat_passes(source, fixed)
     plain = optimize(fixed, tmp_path / "plain", target="arm")
-    weight_only = optimize(fixed, tmp_path / "wq", target="arm", weight_only_quant="int8")
+    weight_only = optimize(fixed, tmp_path / "wq", target="arm", precision=Precision.WEIGHT_ONLY_INT8)
     assert weight_only.stat().st_size < plain.stat().st_size
     assert not any(k.precision == "int8" for k in nb_kernels(weight_only)), "weight-only quantization is not int8 compute"
-    assert "not int8 inference" in precision_label("int8")
+    assert "not int8 inference" in Precision.WEIGHT_ONLY_INT8.describe()
 
 
 _PTQ = r"""
@@ -94,7 +95,7 @@ def test_opencl_conversion_uses_opencl_kernels(conv_dir: Path, tmp_path: Path):
 
 
 def test_fp16_arm_conversion_uses_fp16_kernels(conv_dir: Path, tmp_path: Path):
-    nb = optimize(conv_dir, tmp_path / "conv_fp16", target="arm", fp16=True)
+    nb = optimize(conv_dir, tmp_path / "conv_fp16", target="arm", precision=Precision.FP16)
     assert any(k.op_type == "conv2d" and k.precision == "fp16" for k in nb_kernels(nb)), nb_kernels(nb)
 
 
@@ -143,10 +144,10 @@ def test_segfault_becomes_an_error_mentioning_the_crash(tmp_path: Path):
 def test_bad_arguments_are_rejected(conv_dir: Path, tmp_path: Path):
     with pytest.raises(ExportError, match="unknown Lite target 'gpu'"):
         optimize(conv_dir, tmp_path / "m", target="gpu")
-    with pytest.raises(ExportError, match="weight_only_quant"):
-        optimize(conv_dir, tmp_path / "m", target="arm", weight_only_quant="int4")
+    with pytest.raises(ValueError, match="weight-only-int4"):
+        Precision("weight-only-int4")
     with pytest.raises(ExportError, match="ARMv8.2"):
-        optimize(conv_dir, tmp_path / "m", target="x86", fp16=True)
+        optimize(conv_dir, tmp_path / "m", target="x86", precision=Precision.FP16)
     with pytest.raises(ExportError, match="no inference.pdmodel"):
         optimize(tmp_path, tmp_path / "m", target="arm")
     (tmp_path / "a_file").write_text("")

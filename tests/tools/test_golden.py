@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.bundle import load_manifest, spec_from_manifest
 from edge.postprocess import crop_region, postprocess
 from edge.preprocess import INTERP_CODES, Preprocessor, resize_image
 from edge.serve.codec import decode_mask
@@ -22,7 +23,7 @@ IDS = [c["name"] for c in CASES]
 
 
 def spec_of(case) -> ModelSpec:
-    return ModelSpec.from_manifest(json.loads((GOLDEN_DIR / case["manifest"]).read_text(encoding="utf-8")))
+    return spec_from_manifest(load_manifest(GOLDEN_DIR / case["manifest"]), case["manifest"])
 
 
 def arrays_of(case):

@@ -15,6 +15,7 @@ import export  # noqa: F401  (PIR off before paddle is imported)
 from edge.preprocess import Preprocessor
 from export.compat import apply_compat_passes
 from export.exporter import ExportOptions, export_model
+from export.precision import Precision
 from export.networks.mask_rtdetr import MaskRTDETR, export_mask_rtdetr
 from export.networks.ppyoloe_seg import PPYOLOESeg, export_ppyoloe_seg, ppyoloe_seg_spec
 from export.optimize import nb_kernels, optimize
@@ -49,7 +50,7 @@ def exported(request, tmp_path_factory):
     return {
         "x86": export_model(source, ExportOptions(target="x86", **common)),
         "arm": export_model(source, ExportOptions(target="arm", verify=False, **common)),
-        "arm_int8": export_model(source, ExportOptions(target="arm", int8=True, **common)),
+        "arm_int8": export_model(source, ExportOptions(target="arm", precision=Precision.INT8, **common)),
         "tmp": tmp, "name": request.param,
     }
 

@@ -58,7 +58,7 @@ def program_ops(model_dir: Path) -> Tuple[framework_pb2.ProgramDesc, List]:
 
 
 def lite_hazards(model_dir: Path) -> List[str]:
-    """Op patterns that TOOLCHAIN.md found breaking Paddle Lite 2.13's opt or runtime."""
+    """Op patterns that docs/TOOLCHAIN.md found breaking Paddle Lite 2.13's opt or runtime."""
     program, ops = program_ops(model_dir)
     found = []
     banned = {"bmm", "conditional_block", "while", "select_input", "select_output", "flatten_contiguous_range",

@@ -2,7 +2,7 @@
 import numpy as np
 
 from export.train.assigner import assign, box_iou
-from export.train.demo_network import anchor_points
+from export.networks.ppyoloe_seg_demo import anchor_points
 
 
 def _setup(gt_boxes, gt_labels, valid=None, num_classes=3, jitter=2.0):

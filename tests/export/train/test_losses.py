@@ -6,7 +6,7 @@ import export  # noqa: F401  (PIR flag before paddle)
 import paddle
 
 from export.train.assigner import assign
-from export.train.demo_network import anchor_points
+from export.networks.ppyoloe_seg_demo import anchor_points
 from export.train.losses import (RawHeadOutputs, compute_losses, decode_distances, dfl_targets, giou_loss,
                                  mask_targets_in_boxes, varifocal_loss)
 

@@ -9,7 +9,7 @@ import export  # noqa: F401  (PIR flag before paddle)
 import paddle
 
 from export.networks.weights import load_weights
-from export.train.demo_network import (DemoArch, anchor_points, build_demo_network, init_head_for_training,
+from export.networks.ppyoloe_seg_demo import (DemoArch, anchor_points, build_demo_network, init_head_for_training,
                                        raw_head_outputs, save_demo_inference_dir)
 from export.train.losses import decode_distances
 from edge.errors import ModelError
@@ -80,7 +80,7 @@ def test_trained_model_exports_and_runs_in_the_runtime(tiny_run):
     """train -> edge-graph inference dir -> `paddle` backend + runtime post-processing -> COCO eval."""
     from edge.evaluate import evaluate_predictor
     from edge.models import open_model_dir
-    from edge.pipeline import LocalPredictor
+    from edge.predictor import LocalPredictor
 
     root, _ = tiny_run
     inference_dir = save_demo_inference_dir(root / "out", root / "inference")

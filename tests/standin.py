@@ -1,4 +1,5 @@
-"""A tiny stand-in network with the official edge models' inputs, outputs and inference.yml keys.
+"""Test scaffolding: a tiny stand-in network with the official edge models' inputs, outputs and
+inference.yml keys (imported as `standin` by tests and benchmarks; not part of the product).
 
 It is a real Paddle program (conv, pooling, sigmoid, interpolation), small enough to export,
 convert with `paddle_lite_opt` and run in a second: tests and benchmarks of the runtime use it

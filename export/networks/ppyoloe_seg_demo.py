@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence, Tuple
+from typing import NamedTuple, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -26,7 +26,15 @@ from export.networks.custom_pan import CustomCSPPAN
 from export.networks.ppyoloe_seg import PPYOLOESeg
 from export.networks.ppyoloe_seg_head import PPYOLOEInsHead
 from export.networks.weights import load_weights
-from export.train.losses import RawHeadOutputs
+
+
+class RawHeadOutputs(NamedTuple):
+    """The head's raw outputs over all anchors, before decoding (what training losses read)."""
+
+    cls_logits: paddle.Tensor  # [B, L, C]
+    reg_logits: paddle.Tensor  # [B, L, 4, reg_max + 1]
+    mask_coeffs: paddle.Tensor  # [B, L, M]
+    protos: paddle.Tensor  # [B, M, Hm, Wm]
 
 FPN_STRIDES = (32, 16, 8)
 REG_MAX = 16
