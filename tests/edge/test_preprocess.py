@@ -44,8 +44,9 @@ def test_resize_without_keep_ratio_matches_opencv_for_every_interp(image, interp
 def test_resize_uses_opencvs_own_cubic_kernel_and_leaves_ipp_as_it_was(image):
     """IPP's cubic differs from OpenCV's own kernel by one level on .5 ties: the runtime uses OpenCV's
     (the Java core reproduces it bit for bit), and only for its own call."""
+    if not cv2.ipp.useIPP():
+        pytest.skip("this OpenCV has no IPP (ARM builds): its resize is OpenCV's own already")
     big = cv2.GaussianBlur(np.tile(image, (4, 4, 1)), (5, 5), 2)
-    assert cv2.ipp.useIPP()
     ours = resize_image(big, 61, 47, cv2.INTER_CUBIC)
     assert cv2.ipp.useIPP()
     with_ipp = cv2.resize(big, (61, 47), interpolation=cv2.INTER_CUBIC)
