@@ -4,6 +4,7 @@
     edge --get_pipeline_config instance_segmentation --save_path ./my_path
     edge models
     edge serve --model-dir DIR --host 127.0.0.1 --port 8080
+    edge bundle edge_models/PP-YOLOE_seg-demo-arm-int8 --android android_demo
 
 `edge export` and `edge demo` come from the exporter when it is installed (export/cli.py,
 through edge/plugins.py): the runtime itself never imports it.
@@ -59,6 +60,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             result.save_to_img(args.save_path)
             result.save_to_json(args.save_path)
     logging.getLogger("edge").info("%d result(s), computed by %s", count, pipeline.predictor.name)
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .android import install_bundle, install_report
+
+    installed = install_bundle(Path(args.bundle), Path(args.android))
+    print(install_report(installed, Path(args.android)))
     return 0
 
 
@@ -156,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server-url", help="the `edge serve` endpoint to fall back to (sets Serving.url)")
     p.add_argument("--fallback", choices=FALLBACK_POLICIES, help="when to use the server")
     p.set_defaults(func=cmd_predict)
+
+    b = sub.add_parser("bundle", help="put a bundle into the Android demo app (its assets), selected as the app's model")
+    b.add_argument("bundle", help="an ARM bundle directory made by `edge export` (model.nb + manifest.json)")
+    b.add_argument("--android", required=True, metavar="DIR", help="the Android demo project (android_demo/)")
+    b.set_defaults(func=cmd_bundle)
 
     limits = ServeLimits()  # the defaults, shown by --help
     s = sub.add_parser("serve", help="serve the pipeline over HTTP with PaddleX's API (POST /instance-segmentation)")

@@ -21,6 +21,24 @@ from .spec import ModelSpec
 INTERP_CODES = {0: cv2.INTER_NEAREST, 1: cv2.INTER_LINEAR, 2: cv2.INTER_CUBIC, 3: cv2.INTER_AREA, 4: cv2.INTER_LANCZOS4}
 
 
+def resize_image(img: np.ndarray, new_w: int, new_h: int, interpolation: int) -> np.ndarray:
+    """`cv2.resize` with OpenCV's own kernels, Intel IPP off for this call.
+
+    On x86, OpenCV hands 8-bit cubic resizes to IPP, which rounds exact .5 ties its own way (±1 on
+    about 2 % of the pixels) and picks its code path per CPU. OpenCV's own kernel is the one the
+    Android app's Java core reproduces bit for bit (android_demo/core, OpenCvResize), so the same
+    image gives the same tensor on every host and in the app. The IPP switch is per thread.
+    """
+    use_ipp = cv2.ipp.useIPP()
+    if use_ipp:
+        cv2.ipp.setUseIPP(False)
+    try:
+        return cv2.resize(img, (new_w, new_h), interpolation=interpolation)
+    finally:
+        if use_ipp:
+            cv2.ipp.setUseIPP(True)
+
+
 @dataclass
 class _State:
     img: np.ndarray  # HWC until Permute, CHW after
@@ -53,7 +71,7 @@ def _resize(op: Mapping[str, Any]) -> Op:
             new_h, new_w = round(h * scale), round(w * scale)
         else:
             new_h, new_w = target_h, target_w
-        s.img = cv2.resize(s.img, (new_w, new_h), interpolation=interp)
+        s.img = resize_image(s.img, new_w, new_h, interp)
         s.im_shape = [float(new_h), float(new_w)]
         s.scale_factor = [new_h / h, new_w / w]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edge.errors import ModelError
-from edge.preprocess import INTERP_CODES, Preprocessor
+from edge.preprocess import INTERP_CODES, Preprocessor, resize_image
 from edge.spec import ModelSpec
 
 
@@ -21,16 +21,38 @@ def image():
     return rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
 
 
+def opencv_resize_without_ipp(img, size, interpolation):
+    cv2.ipp.setUseIPP(False)
+    try:
+        return cv2.resize(img, size, interpolation=interpolation)
+    finally:
+        cv2.ipp.setUseIPP(True)
+
+
 @pytest.mark.parametrize("interp", sorted(INTERP_CODES))
 def test_resize_without_keep_ratio_matches_opencv_for_every_interp(image, interp):
     feeds = Preprocessor(make_spec([{"type": "Resize", "target_size": [20, 30], "keep_ratio": False, "interp": interp},
                                     {"type": "Permute"}]))(image)
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    expected = cv2.resize(rgb, (30, 20), interpolation=INTERP_CODES[interp]).astype(np.float32).transpose(2, 0, 1)
+    expected = opencv_resize_without_ipp(rgb, (30, 20), INTERP_CODES[interp]).astype(np.float32).transpose(2, 0, 1)
     np.testing.assert_array_equal(feeds["image"][0], expected)
     np.testing.assert_allclose(feeds["im_shape"], [[20, 30]])
     np.testing.assert_allclose(feeds["scale_factor"], [[20 / 37, 30 / 53]], rtol=1e-6)
     assert feeds["image"].dtype == np.float32 and feeds["image"].shape == (1, 3, 20, 30)
+
+
+def test_resize_uses_opencvs_own_cubic_kernel_and_leaves_ipp_as_it_was(image):
+    """IPP's cubic differs from OpenCV's own kernel by one level on .5 ties: the runtime uses OpenCV's
+    (the Java core reproduces it bit for bit), and only for its own call."""
+    if not cv2.ipp.useIPP():
+        pytest.skip("this OpenCV has no IPP (ARM builds): its resize is OpenCV's own already")
+    big = cv2.GaussianBlur(np.tile(image, (4, 4, 1)), (5, 5), 2)
+    ours = resize_image(big, 61, 47, cv2.INTER_CUBIC)
+    assert cv2.ipp.useIPP()
+    with_ipp = cv2.resize(big, (61, 47), interpolation=cv2.INTER_CUBIC)
+    np.testing.assert_array_equal(ours, opencv_resize_without_ipp(big, (61, 47), cv2.INTER_CUBIC))
+    difference = np.abs(ours.astype(int) - with_ipp.astype(int))
+    assert difference.max() == 1 and difference.mean() < 0.05  # the tie rounding, nothing else
 
 
 def test_resize_keep_ratio_uses_paddlex_scale_rule(image):

