@@ -81,8 +81,14 @@ chroot "$root" /bin/bash -euc "
   includes=\$(sed -n 's/^CXX_INCLUDES = //p' \$flags)
   cxxflags=\$(sed -n 's/^CXX_FLAGS = //p' \$flags | sed 's/-fno-exceptions//g')
   mkdir -p out
+  # The tiny publish ships only the shared library (its symbols hidden), so the runner and the
+  # binding link Lite's objects themselves (LTO objects: gcc-ar keeps their plugin symbols). Whole
+  # archive: ops and kernels register from static initialisers that nothing references.
+  archive=build/libpaddle_lite_objs.a
+  rm -f \$archive && find build/lite/api/CMakeFiles/PADDLELITE_OBJS.dir -name '*.o' | sort \
+      | xargs aarch64-linux-gnu-gcc-ar rcs \$archive
   aarch64-linux-gnu-g++ -O2 -std=c++11 -static runner/lite_runner.cc -I\$lib/include \
-      \$lib/lib/libpaddle_api_light_bundled.a -fopenmp -lpthread -ldl -o out/lite_runner
+      -Wl,--whole-archive \$archive -Wl,--no-whole-archive -fopenmp -lpthread -ldl -o out/lite_runner
   aarch64-linux-gnu-strip out/lite_runner
   cp \$lib/lib/libpaddle_light_api_shared.so out/
   # Lite's binding, with version() added (the tiny build has no Opt to ask).
@@ -94,7 +100,7 @@ chroot "$root" /bin/bash -euc "
     tag=\$(echo \$v | tr -d .)
     aarch64-linux-gnu-g++ \$cxxflags \$defines \$includes -I/work/Paddle-Lite -I/work/build \
         -Ipybind11/include -Ipy/\$v/include -fexceptions -frtti -fPIC -fvisibility=hidden -shared \
-        out/pybind.cc \$lib/lib/libpaddle_api_light_bundled.a -fopenmp -lpthread -ldl \
+        out/pybind.cc -Wl,--whole-archive \$archive -Wl,--no-whole-archive -fopenmp -lpthread -ldl \
         -static-libstdc++ -static-libgcc -Wl,--exclude-libs,ALL -Wl,-rpath,'\$ORIGIN' \
         -o out/lite.cpython-\$tag-aarch64-linux-gnu.so
     aarch64-linux-gnu-strip --strip-unneeded out/lite.cpython-\$tag-aarch64-linux-gnu.so
