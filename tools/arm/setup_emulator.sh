@@ -53,7 +53,7 @@ site=$root/opt/site
 log "pip install paddlex-edge-seg[lite] for aarch64 CPython 3.11 (--find-links $wheels)"
 rm -rf "$cache/dist" && python3 -m pip wheel --quiet --no-deps -w "$cache/dist" . >/dev/null
 python3 -m pip install --quiet --target "$site" --python-version 3.11 --only-binary=:all: \
-  --platform manylinux_2_31_aarch64 --platform manylinux2014_aarch64 --no-warn-conflicts \
+  --platform manylinux_2_31_aarch64 --platform manylinux_2_29_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64 --no-warn-conflicts \
   --find-links "$cache/dist" --find-links "$wheels" "paddlex-edge-seg[lite]"
 
 # The wrapper is sys.executable inside the emulated Python, so `subprocess.run([sys.executable, ...])`
