@@ -13,7 +13,9 @@ Two variants:
 - "plain": PaddleDetection's initialisation as described (BN identity statistics, zero heads).
 - "perturbed": the same, with BN means/variances/gammas/betas, LayerNorm scales/shifts, every
   constant-initialised tensor (zero-initialised heads and offsets) and every bias perturbed, so that
-  no layer is an identity or a zero and every parameter matters to the outputs.
+  no layer is an identity or a zero and every parameter matters to the outputs. A recipe may carry
+  "overrides" for this variant: tensors the harness calibrated on the sample image so that the
+  outputs are not degenerate (Mask-RT-DETR: mask logits centred on 0, else every mask is all ones).
 
 numpy only: imported by tools/ppdet_reference/make_reference.py (PaddleDetection's venv) and by the
 project's tests.
@@ -54,9 +56,10 @@ def describe(state: Mapping[str, np.ndarray]) -> Dict[str, object]:
 
 
 def save_recipe(recipe: Mapping[str, object], path: Union[str, Path]) -> None:
-    """One .npz: the JSON description plus the verbatim arrays."""
+    """One .npz: the JSON description plus the verbatim arrays and the perturbed variant's overrides."""
     meta = {"order": recipe["order"], "tensors": recipe["tensors"]}
     arrays = {f"verbatim/{k}": v for k, v in recipe["verbatim"].items()}  # type: ignore[union-attr]
+    arrays.update({f"override/{k}": v for k, v in recipe.get("overrides", {}).items()})  # type: ignore[union-attr]
     np.savez_compressed(path, recipe_json=np.array(json.dumps(meta)), **arrays)
 
 
@@ -64,7 +67,8 @@ def load_recipe(path: Union[str, Path]) -> Dict[str, object]:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["recipe_json"]))
         verbatim = {k[len("verbatim/"):]: data[k] for k in data.files if k.startswith("verbatim/")}
-    return {"order": meta["order"], "tensors": meta["tensors"], "verbatim": verbatim}
+        overrides = {k[len("override/"):]: data[k] for k in data.files if k.startswith("override/")}
+    return {"order": meta["order"], "tensors": meta["tensors"], "verbatim": verbatim, "overrides": overrides}
 
 
 def _draw(entry: Mapping, rng: np.random.Generator) -> np.ndarray:
@@ -106,6 +110,7 @@ def materialise(recipe: Mapping[str, object], variant: str = "plain", seed: int 
     tensors = recipe["tensors"]  # type: ignore[index]
     verbatim = recipe["verbatim"]  # type: ignore[index]
     names = set(recipe["order"])  # type: ignore[arg-type]
+    overrides = recipe.get("overrides", {})  # type: ignore[union-attr]
     state: Dict[str, np.ndarray] = {}
     for index, name in enumerate(recipe["order"]):  # type: ignore[arg-type]
         entry = tensors[name]
@@ -118,5 +123,7 @@ def materialise(recipe: Mapping[str, object], variant: str = "plain", seed: int 
             value = _draw(entry, rng)
         if variant == "perturbed":
             value = _perturb(name, value, entry, names, np.random.default_rng([seed, index, 1]))
+            if name in overrides:  # calibrated by the harness (e.g. mask logits centred on 0)
+                value = overrides[name]
         state[name] = np.asarray(value, dtype=np.float32)
     return state
