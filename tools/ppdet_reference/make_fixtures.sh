@@ -8,6 +8,7 @@ PPDET_PY="${PPDET_PY:-/work/refenv/ppdet/bin/python}"
 export PPDET_ROOT="${PPDET_ROOT:-/work/refenv/PaddleDetection}"
 export PYTHONPATH="$PPDET_ROOT"
 IMAGE="$ROOT/samples/coco/000000014439.jpg"
+FULL_RUN="${1:-}"
 SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT
 
@@ -23,16 +24,16 @@ run() {  # model size_h size_w classes variant out [original_h original_w]
 FIXTURES="$ROOT/tests/data/ppdet_reference"
 for variant in plain perturbed; do
   for spec in "Mask-RT-DETR-S 128 128 mask_rtdetr_s_128" "PP-YOLOE_seg-S 160 160 ppyoloe_seg_s_160"; do
-    set -- $spec
-    tmp="$SCRATCH/$4_$variant"
+    read -r model h w name <<<"$spec"
+    tmp="$SCRATCH/${name}_$variant"
     mkdir -p "$tmp"
-    run "$1" "$2" "$3" 3 "$variant" "$tmp" --original 101 160
-    mkdir -p "$FIXTURES/$4_$variant"
-    cp "$tmp/recipe.npz" "$tmp/io.npz" "$tmp/meta.json" "$FIXTURES/$4_$variant/"
+    run "$model" "$h" "$w" 3 "$variant" "$tmp" --original 101 160
+    mkdir -p "$FIXTURES/${name}_$variant"
+    cp "$tmp/recipe.npz" "$tmp/io.npz" "$tmp/meta.json" "$FIXTURES/${name}_$variant/"
   done
 done
 
-if [[ "${1:-}" == "--full" ]]; then
+if [[ "$FULL_RUN" == "--full" ]]; then
   FULL="${PPDET_REFERENCE_DIR:-$ROOT/.ppdet_reference}"
   for variant in plain perturbed; do
     run Mask-RT-DETR-S 640 640 80 "$variant" "$FULL/mask_rtdetr_s_640_$variant"
