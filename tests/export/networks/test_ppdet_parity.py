@@ -180,3 +180,16 @@ def test_full_size_80_classes_matches_paddledetection(name, graph):
     assert meta["size"] == [640, 640] and meta["num_classes"] == 80
     ours = run_ours(meta, weights, data, graph)
     assert_matches_paddledetection(meta, data, ours, graph)
+
+
+@pytest.mark.parametrize("name", ["mask_rtdetr_s_128_perturbed", "ppyoloe_seg_s_160_perturbed"])
+def test_exported_edge_program_matches_paddledetection(name, tmp_path):
+    """The deployed artefact, not only the dygraph network: our exported edge program in Paddle Inference."""
+    from edge.backends import create_backend
+    from export.networks import export_network
+
+    meta, weights, data = load_case(FIXTURES / name)
+    model_dir = export_network(meta["model"], tmp_path / "edge", graph="edge", num_classes=meta["num_classes"],
+                               labels=["a", "b", "c"], input_size=meta["size"], weights=weights)
+    ours = create_backend("paddle", model_dir).run({k: data[k] for k in FEEDS})
+    assert_matches_paddledetection(meta, data, ours, "edge")
