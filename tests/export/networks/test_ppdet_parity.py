@@ -25,6 +25,8 @@ import pytest
 
 from edge.postprocess import crop_full_mask, crop_region, lowres_mask_in_box
 from export.networks import build_network
+from export.networks.mask_rtdetr import EDGE_MASK_LAYOUT as MASK_RTDETR_LAYOUT
+from export.networks.ppyoloe_seg import EDGE_MASK_LAYOUT as PPYOLOE_SEG_LAYOUT
 from tools.ppdet_reference import weights_recipe
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -87,10 +89,7 @@ def in_box_agreement(theirs_mask, ours_mask, row, data, graph: str, model: str) 
     if graph == "reference":
         mine = crop_full_mask(ours_mask, region)
     else:
-        from export.networks.mask_rtdetr import EDGE_MASK_LAYOUT as MRD
-        from export.networks.ppyoloe_seg import EDGE_MASK_LAYOUT as PYS
-
-        layout = MRD if model == "Mask-RT-DETR-S" else PYS
+        layout = MASK_RTDETR_LAYOUT if model == "Mask-RT-DETR-S" else PPYOLOE_SEG_LAYOUT
         mine = lowres_mask_in_box(ours_mask, region, data["scale_factor"][0], layout)
     same = theirs == mine
     if graph == "edge" and model == "PP-YOLOE_seg-S":
@@ -108,7 +107,7 @@ def assert_matches_paddledetection(meta, data, ours: List[np.ndarray], graph: st
     n_theirs, n_ours = int(data["bbox_num"][0]), int(ours[1][0])
     theirs_bbox, ours_bbox = data["bbox"][:n_theirs], ours[0][:n_ours]
     assert ours[1].dtype == np.int32, what
-    pairs = match_rows(theirs_bbox, ours_bbox)
+    pairs = match_rows(theirs_bbox, ours_bbox)  # a pair's boxes are within BOX_TOL_PX by construction
     matched = len(pairs) / max(n_theirs, 1)
     assert abs(n_ours - n_theirs) <= (1 - MIN_ROWS_MATCHED) * n_theirs, f"{what}: {n_ours} rows, PaddleDetection {n_theirs}"
     assert matched >= MIN_ROWS_MATCHED, f"{what}: only {len(pairs)} of {n_theirs} rows match by class and box"
@@ -120,7 +119,7 @@ def assert_matches_paddledetection(meta, data, ours: List[np.ndarray], graph: st
         agreement = in_box_agreement(data["mask"][i], ours[2][j], theirs_bbox[i], data, graph, meta["model"])
         worst_mask = min(worst_mask, agreement)
         if graph == "reference":  # same full-size layout: the whole mask too
-            worst_mask = min(worst_mask, float((data["mask"][i] != 0).__eq__(ours[2][j] != 0).mean()))
+            worst_mask = min(worst_mask, float(((data["mask"][i] != 0) == (ours[2][j] != 0)).mean()))
     assert worst_mask >= MIN_MASK_AGREEMENT, f"{what}: a mask agrees on only {worst_mask:.4f} of its pixels"
     return matched, worst_box, worst_score, worst_mask
 
