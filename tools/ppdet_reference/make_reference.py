@@ -175,13 +175,13 @@ def main(argv=None):
     init = {k: v.numpy() for k, v in trainer.model.state_dict().items()}
     recipe = weights_recipe.describe(init)
     weights_recipe.save_recipe(recipe, args.out / "recipe.npz")
-    # round trip through the saved file: what the project's tests will read
     feeds = preprocess(args.image, args.size, args.original)
     if args.variant == "perturbed" and args.model in CALIBRATE:
         weights = weights_recipe.materialise(recipe, args.variant, args.seed)
         trainer.model.set_state_dict({k: paddle.to_tensor(v) for k, v in weights.items()})
         recipe["overrides"] = CALIBRATE[args.model](trainer.model, weights, feeds)
         weights_recipe.save_recipe(recipe, args.out / "recipe.npz")
+    # round trip through the saved file: exactly what the project's tests will rebuild
     weights = weights_recipe.materialise(weights_recipe.load_recipe(args.out / "recipe.npz"), args.variant, args.seed)
     paddle.save({k: paddle.to_tensor(v) for k, v in weights.items()}, str(args.out / "model.pdparams"))
     trainer.load_weights(str(args.out / "model.pdparams"))
@@ -199,7 +199,8 @@ def main(argv=None):
     np.savez_compressed(args.out / "io.npz", **feeds, bbox=bbox, bbox_num=bbox_num, mask=mask)
     meta = {
         "model": args.model, "config": CONFIGS[args.model], "size": args.size, "num_classes": args.num_classes,
-        "variant": args.variant, "seed": args.seed, "image": args.image.name, "original": args.original, "paddle": paddle.__version__,
+        "variant": args.variant, "seed": args.seed, "image": args.image.name, "original": args.original,
+        "paddle": paddle.__version__,
         "ppdet_commit": os.popen(f"git -C {args.ppdet} rev-parse HEAD").read().strip(),
         "export_files": sorted(p.name for p in model_dir.iterdir()),
         "outputs": [list(o.shape) for o in outputs],
