@@ -130,13 +130,9 @@ def count_program(model_file: Path) -> Dict[str, Any]:
 
 def network_program(name: str, out_dir: Path, size: Tuple[int, int]) -> Path:
     """The edge graph of a network, seeded random weights, saved as a legacy inference directory."""
-    import export  # noqa: F401  (legacy programs: before paddle is imported)
-    import paddle
+    from tools.seeded_network import seeded_program
 
-    from export.networks import export_network
-
-    paddle.seed(0)
-    return export_network(name, out_dir, graph="edge", input_size=size)
+    return seeded_program(name, out_dir, size)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
