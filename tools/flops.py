@@ -1,6 +1,6 @@
 """Multiply-accumulates of a saved inference program, counted op by op from its ProgramDesc.
 
-    python -m tools.flops                       # both edge networks at 640x640 (about a minute, no network)
+    python -m tools.flops --json docs/flops.json   # both edge networks at 640x640, ResNet-50, board estimates
     python -m tools.flops --size 320 320 --json flops.json
     python -m tools.flops --model-dir DIR       # any legacy inference directory
 
@@ -135,6 +135,47 @@ def network_program(name: str, out_dir: Path, size: Tuple[int, int]) -> Path:
     return seeded_program(name, out_dir, size)
 
 
+def resnet50_program(out_dir: Path) -> Path:
+    """paddle.vision's ResNet-50 at 224x224: the network the published board figures below measured."""
+    import export  # noqa: F401
+    import paddle
+
+    net = paddle.vision.models.resnet50()
+    net.eval()
+    static = paddle.jit.to_static(net, input_spec=[paddle.static.InputSpec([1, 3, 224, 224], "float32", "x")],
+                                  full_graph=True)
+    paddle.jit.save(static, str(Path(out_dir) / "inference"))
+    return Path(out_dir)
+
+
+# Published ResNet-50 (224x224) latencies per board, in ms: (board, CPU, engine and threads, FP32, INT8,
+# source). They are figures for a comparable dense convolutional network, not for our models.
+# ncnn uses FP16 arithmetic on ARMv8.2 cores (A76, A78, X1) even for FP32 models.
+NCNN = "https://github.com/Tencent/ncnn/blob/master/benchmark/README.md"
+LITE = "https://github.com/PaddlePaddle/Paddle-Lite/blob/develop/docs/performance/benchmark.md (v2.11)"
+ANCHORS = (
+    ("Raspberry Pi 4 B", "4x Cortex-A72 1.8 GHz", "ncnn, 4 threads", 262.83, 196.65, NCNN),
+    ("Raspberry Pi 4 class (RK3399 A72 core)", "Cortex-A72 1.8 GHz", "Paddle Lite, 1 thread", 616.68, 473.00, LITE),
+    ("Raspberry Pi 5", "4x Cortex-A76 2.4 GHz", "ncnn, 4 threads (FP16 arithmetic)", 46.21, 40.75, NCNN),
+    ("Jetson Orin Nano (CPU)", "6x Cortex-A78AE", "ncnn, 6 threads (FP16 arithmetic)", 39.26, 29.93, NCNN),
+    ("Snapdragon 888", "X1 + 3x A78 + 4x A55", "ncnn, 8 threads, big cores (FP16 arithmetic)", 29.64, 25.16, NCNN),
+    ("Snapdragon 865", "A77 2.84 GHz", "Paddle Lite, 1 thread", 160.97, 64.50, LITE),
+)
+
+
+def estimates(counts: Dict[str, Any], resnet50_gmacs: float) -> List[Dict[str, Any]]:
+    """Latency of each network per board: the board's published ResNet-50 time scaled by MACs."""
+    rows = []
+    for board, cpu, engine, fp32, int8, source in ANCHORS:
+        row = {"board": board, "cpu": cpu, "engine": engine, "resnet50_fp32_ms": fp32, "resnet50_int8_ms": int8,
+               "source": source}
+        for name, c in counts.items():
+            scale = c["gmacs"] / resnet50_gmacs
+            row[name] = {"fp32_ms": round(fp32 * scale), "int8_ms": round(int8 * scale)}
+        rows.append(row)
+    return rows
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, nargs=2, default=(640, 640), metavar=("H", "W"))
@@ -154,6 +195,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"{'x'.join(map(str, counts.get('input', [])))}; by op: "
               + ", ".join(f"{k} {v / 1e9:.2f} G" for k, v in sorted(counts["macs_by_op"].items(), key=lambda kv: -kv[1]))
               + (f"; open shapes in {counts['open_shape_ops']}" if counts["open_shape_ops"] else ""))
+    if not args.model_dir:
+        with tempfile.TemporaryDirectory(prefix="flops-") as scratch:
+            resnet = count_program(resnet50_program(Path(scratch)) / "inference.pdmodel")
+        print(f"ResNet-50 (paddle.vision) at 224x224: {resnet['gmacs']:.2f} GMACs (the published boards' yardstick)")
+        networks = {k: v for k, v in report.items()}
+        report = {"networks": networks, "resnet50_224": resnet,
+                  "estimates": estimates(networks, resnet["gmacs"])}
+        print("\nexpected latency, ms (FP32 / INT8) = board's published ResNet-50 time x network MACs / ResNet-50 MACs:")
+        for row in report["estimates"]:
+            print(f"  {row['board']:<40} {row['engine']:<45} "
+                  + "  ".join(f"{n} {row[n]['fp32_ms']} / {row[n]['int8_ms']}" for n in networks))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0

@@ -43,3 +43,13 @@ def test_counts_the_standin_network(tmp_path):
     # after 4x average pooling: 16x16; stem 3->8 3x3, class head 8->3 1x1, mask head 8->1 1x1
     assert counts["macs_by_op"]["conv2d"] == 16 * 16 * (8 * 3 * 9 + 3 * 8 + 1 * 8)
     assert counts["uncounted_ops"].get("sigmoid", 0) >= 1  # listed by count, not by cost
+
+
+def test_estimates_scale_the_published_figures_by_macs():
+    from tools.flops import ANCHORS, estimates
+
+    rows = estimates({"net": {"gmacs": 8.0}}, resnet50_gmacs=4.0)  # twice ResNet-50's work
+    assert len(rows) == len(ANCHORS)
+    for row, anchor in zip(rows, ANCHORS):
+        assert row["net"] == {"fp32_ms": round(2 * anchor[3]), "int8_ms": round(2 * anchor[4])}
+        assert row["source"].startswith("https://")
