@@ -112,3 +112,17 @@ def test_export_and_eval_accept_quiet():
     for argv in (["export", "--quiet"], ["demo", "--quiet"], ["eval", "--data", "x.json", "--quiet"],
                  ["predict", "--input", "x", "--quiet"], ["bench", "--input", "x", "--model", "m", "--quiet"]):
         assert parser.parse_args(argv).quiet is True
+
+
+def test_predict_on_a_video_counts_its_frames(standin_edge, tmp_path, terminal_stderr):
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for i in range(4):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    terminal = terminal_stderr()
+    assert main(["predict", "--model", str(standin_edge.bundle_dir), "--input", str(video)]) == 0
+    assert "predict" in terminal.getvalue() and "/4 " in terminal.getvalue()
