@@ -263,8 +263,6 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     v.set_defaults(func=cmd_eval)
 
-    from .backends.lite import POWER_MODES
-
     k = sub.add_parser("bench", help="per-stage latency (p50/p90/p99), FPS, memory and model size; --compare models side by side")
     k.add_argument("--model", help="a bundle, an inference directory or a model name; MODEL@lite / MODEL@paddle picks the engine")
     k.add_argument("--input", required=True, type=Path, help="an image or a directory of images")

@@ -32,18 +32,21 @@ def workflow():
 def run_lines(workflow) -> list:
     """Shell commands of every step, continuation lines joined."""
     lines = []
-    for step in workflow["jobs"]["arm"]["steps"]:
+    for step in (s for job in workflow["jobs"].values() for s in job["steps"]):
         script = step.get("run", "").replace("\\\n", " ")
         lines += [line.strip() for line in script.splitlines() if line.strip()]
     return lines
 
 
 def test_runs_on_the_hosted_arm_runner_with_the_projects_wheel(workflow):
-    assert workflow["jobs"]["arm"]["runs-on"] == "ubuntu-24.04-arm"
-    install = " ".join(run_lines(workflow))
-    assert "pip install --find-links third_party/paddlelite-aarch64" in install
+    export, arm = workflow["jobs"]["export"], workflow["jobs"]["arm"]
+    assert arm["runs-on"] == "ubuntu-24.04-arm" and arm["needs"] == "export"
+    assert export["runs-on"] == "ubuntu-latest"  # `edge export` needs the x86 opt; the aarch64 wheel is the light API
+    arm_script = " ".join(step.get("run", "") for step in arm["steps"])
+    assert "pip install --find-links third_party/paddlelite-aarch64 -c constraints.txt \".[lite]\"" in arm_script
+    assert "edge export" not in arm_script and "edge export" in " ".join(s.get("run", "") for s in export["steps"])
     assert workflow["env"]["BASELINE"] == "benchmarks/baselines/arm.json"
-    upload = [s for s in workflow["jobs"]["arm"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+    upload = [s for s in arm["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
     assert upload and "build/ci/bench-*.json" in upload[0]["with"]["path"]
 
 
