@@ -154,10 +154,13 @@ def add_commands(sub: Any) -> None:
                    help="run the ARM .nb on ARM kernels under qemu and record the figures (default: on when "
                         "qemu-aarch64-static and the project's aarch64 runner are here)")
     e.add_argument("--eval-data", type=Path, help="COCO annotation json (images beside it) for mask AP in the INT8 check")
+    e.add_argument("--quiet", action="store_true",
+                   help="no progress bars for calibration and verification (none when stderr is not a terminal)")
     e.set_defaults(func=cmd_export)
 
     d = sub.add_parser("demo", help="offline: export the demo model (host + ARM INT8) and segment the sample images")
     d.add_argument("--save_path", default="./output", help="where pictures and JSON go (default ./output)")
     d.add_argument("--out", default="edge_models", help="where bundles go (default ./edge_models)")
     d.add_argument("--quick", action="store_true", help="host bundle only, no ARM INT8 export")
+    d.add_argument("--quiet", action="store_true", help="no progress bars (none when stderr is not a terminal)")
     d.set_defaults(func=cmd_demo)

@@ -88,8 +88,10 @@ def compare(reference: Sequence[Detections], candidate: Sequence[Detections]) ->
 
 
 def run_predictor(predictor, images: Sequence[Path], threshold: float) -> List[Detections]:
+    from edge.progress import bar
+
     out = []
-    for path in images:
+    for path in bar(images, desc=f"verify ({getattr(predictor, 'name', 'model')})"):
         image = cv2.imread(str(path))
         if image is None:
             raise InputError(path, "OpenCV cannot decode this verification image; remove it from the folder")
