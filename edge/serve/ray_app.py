@@ -95,9 +95,10 @@ def run_on_ray(options: ClusterOptions, address: Optional[str], host: str, port:
     from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
 
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
              **({} if address else {"include_dashboard": False}))
+    # after ray.init, whose core worker installs a handler that dies on SIGTERM at once
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
             ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
