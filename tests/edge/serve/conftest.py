@@ -55,7 +55,7 @@ def ray_server(ray_cluster, standin_edge):
 
     live = RayServer(ray_cluster, standin_edge.inference_dir, "--replicas", "2", "--allow-private-urls").start()
     yield live
-    live.stop()
+    assert live.stop() == 0, live.log()[-3000:]  # SIGTERM: the app deleted, Serve shut down, exit 0
 
 
 class _ImageHost(BaseHTTPRequestHandler):

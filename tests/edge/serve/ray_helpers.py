@@ -159,6 +159,9 @@ class RayServer:
                     pids.append(pid)
         return pids
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_session(self.process, grace_s=60)
+    def stop(self) -> Optional[int]:
+        """SIGTERM (graceful: the app is deleted, requests in flight finish); the exit status."""
+        if self.process is None:
+            return None
+        stop_session(self.process, grace_s=60)
+        return self.process.returncode
