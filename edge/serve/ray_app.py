@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Any, Callable, Dict, Optional, TypeVar
 
 import ray
@@ -116,7 +117,19 @@ def run_on_ray(options: ClusterOptions, address: Optional[str], host: str, port:
         serve.delete(APP_NAME)
         if not serve_was_running:
             serve.shutdown()
+            _wait_until_gone(SERVE_NAMESPACE)
     finally:
         ray.shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _wait_until_gone(namespace: str, timeout_s: float = 60.0) -> None:
+    """Serve's controller and proxies end after `serve.shutdown()` returns; a Serve started on the
+    same cluster before they are gone loses its proxy (its name is still taken), so wait for them."""
+    deadline = time.monotonic() + timeout_s
+    while any(actor["namespace"] == namespace for actor in ray.util.list_named_actors(all_namespaces=True)):
+        if time.monotonic() > deadline:
+            logger.warning("Serve's actors were still there %g s after shutdown", timeout_s)
+            return
+        time.sleep(0.5)

@@ -76,7 +76,11 @@ def stop_session(leader: subprocess.Popen, grace_s: float = 30.0) -> None:
 
 
 class RayCluster:
-    """`ray start --block` for a head and one worker node on 127.0.0.1, `--num-cpus 1` each."""
+    """`ray start --block` for a head and one worker node on this machine, `--num-cpus 1` each.
+
+    Ray gives its nodes the machine's own address even when told 127.0.0.1 (by design, so that
+    other machines could join); nothing leaves the machine. The HTTP proxy listens on 127.0.0.1.
+    """
 
     def __init__(self) -> None:
         self.temp_dir = tempfile.mkdtemp(prefix="edge-ray-", dir="/tmp")  # short: Ray's socket paths
@@ -88,27 +92,25 @@ class RayCluster:
     def _start_node(self, *args: str) -> None:
         log = open(Path(self.temp_dir) / f"node{len(self.nodes)}.log", "wb")
         self.nodes.append(subprocess.Popen(
-            [str(BIN / "ray"), "start", "--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
-             "--disable-usage-stats", "--dashboard-agent-listen-port", str(free_port()), *args],
+            [str(BIN / "ray"), "start", "--block", "--num-cpus", "1", "--disable-usage-stats",
+             "--dashboard-agent-listen-port", str(free_port()), *args],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True))
 
     def start(self) -> "RayCluster":
         self._start_node("--head", "--port", str(self.port), "--include-dashboard", "false",
                          "--ray-client-server-port", str(free_port()), "--temp-dir", self.temp_dir)
-        self._wait_for_gcs()
+        self._wait_until_started(0)
         self._start_node("--address", self.address)
+        self._wait_until_started(1)
         return self
 
-    def _wait_for_gcs(self) -> None:
+    def _wait_until_started(self, node: int) -> None:
+        """Until `ray start` says the node runs (an open GCS port alone is too early for a driver)."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                pass
-            if self.nodes[0].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Ray head did not start: {self.log(0)}")
+        while "Ray runtime started" not in self.log(node):
+            if self.nodes[node].poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"Ray node {node} did not start: {self.log(node)}")
             time.sleep(0.3)
 
     def log(self, node: int) -> str:
