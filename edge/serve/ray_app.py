@@ -18,6 +18,7 @@ load it.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -96,6 +97,8 @@ def run_on_ray(options: ClusterOptions, address: Optional[str], host: str, port:
     from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
 
     stop = threading.Event()
+    if not address:  # a Ray started here: give Serve's HTTP proxy time to start on a busy machine (default 5 s)
+        os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
              **({} if address else {"include_dashboard": False}))
     # after ray.init, whose core worker installs a handler that dies on SIGTERM at once
@@ -106,7 +109,7 @@ def run_on_ray(options: ClusterOptions, address: Optional[str], host: str, port:
             serve_was_running = True
         except ValueError:
             serve_was_running = False
-        serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
+        _start_serve(host, port)
         serve.run(application(options), name=APP_NAME, route_prefix="/", blocking=False)
         replicas = f"{options.autoscale[0]}-{options.autoscale[1]} (autoscaled)" if options.autoscale else options.replicas
         print(f"edge serve --ray: http://{host}:{port} (docs at /docs); {replicas} model replica(s), "
@@ -133,3 +136,17 @@ def _wait_until_gone(namespace: str, timeout_s: float = 60.0) -> None:
             logger.warning("Serve's actors were still there %g s after shutdown", timeout_s)
             return
         time.sleep(0.5)
+
+
+def _start_serve(host: str, port: int, attempts: int = 3) -> None:
+    """`serve.start`, again if its HTTP proxy was killed before it was ready: Serve's controller does
+    that to a proxy slower to start than its ready-check timeout (a loaded machine), then starts
+    another with a longer one; the options given first stay."""
+    for attempt in range(1, attempts + 1):
+        try:
+            serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
+            return
+        except RayActorError as err:
+            if attempt == attempts:
+                raise
+            logger.warning("Serve's HTTP proxy was not ready (%s); trying again", type(err).__name__)

@@ -21,9 +21,11 @@ from typing import Dict, List, Optional
 import requests
 
 BIN = Path(sys.executable).parent
-# no token set-up in $HOME, no usage report (no network in tests)
+# no token set-up in $HOME, no usage report (no network in tests); Serve's controller gives its HTTP proxy
+# 5 s to start and 10 s per health check by default, less than a loaded 2-core machine needs (it kills it)
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "NO_PROXY": "127.0.0.1,localhost",
-           "no_proxy": "127.0.0.1,localhost"}
+           "no_proxy": "127.0.0.1,localhost", "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+           "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60"}
 START_TIMEOUT_S = 240  # Ray on 2 shared cores is slow; generous but bounded
 
 
