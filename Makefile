@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test-tools demo test bench clean
+.PHONY: venv test-tools arm-emulator demo test bench clean
 venv:
 	@bash tools/venv.sh
 
@@ -10,10 +10,14 @@ venv:
 test-tools:
 	@bash tools/test_tools.sh
 
-demo: venv
+demo: venv arm-emulator
 	$(VENV)/bin/edge demo --save_path ./output
 
-test: venv test-tools
+# qemu-user-static + an emulated aarch64 CPython for the ARM checks (.cache/arm)
+arm-emulator:
+	@bash tools/arm/setup_emulator.sh
+
+test: venv test-tools arm-emulator
 	$(PY) -m pytest -q tests benchmarks $(PYTEST_ARGS)
 
 bench: venv

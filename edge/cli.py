@@ -22,12 +22,14 @@ from typing import Any, Dict, List, Optional
 from . import plugins
 from .argtypes import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, PORT, POSITIVE, OneLineParser
 from .config import BACKENDS, FALLBACK_POLICIES
+from .backends.lite import POWER_MODES
 from .errors import EdgeError, Terminated
 from .serve.limits import MiB, ServeLimits
 
 
 def _model_overrides(model: Optional[str], backend: Optional[str], threads: Optional[int] = None,
-                     server_url: Optional[str] = None, fallback: Optional[str] = None) -> Dict[str, Any]:
+                     server_url: Optional[str] = None, fallback: Optional[str] = None,
+                     power_mode: Optional[str] = None) -> Dict[str, Any]:
     """Pipeline-config overrides from CLI options (only those given)."""
     module: Dict[str, Any] = {}
     if model:
@@ -39,6 +41,8 @@ def _model_overrides(model: Optional[str], backend: Optional[str], threads: Opti
         module["backend"] = backend
     if threads:
         module["threads"] = threads
+    if power_mode:
+        module["power_mode"] = power_mode
     overrides: Dict[str, Any] = {"SubModules": {"InstanceSegmentation": module}} if module else {}
     serving = {k: v for k, v in (("url", server_url), ("fallback", fallback)) if v}
     if serving:
@@ -50,7 +54,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .pipeline import create_pipeline
 
     input_arg: Any = int(args.input) if args.input.isdigit() else args.input  # camera index
-    overrides = _model_overrides(args.model, args.backend, args.threads, args.server_url, args.fallback)
+    overrides = _model_overrides(args.model, args.backend, args.threads, args.server_url, args.fallback, args.power_mode)
     pipeline = create_pipeline(args.pipeline, config=overrides, device=args.device)
     count = 0
     for result in pipeline.predict(input_arg, threshold=args.threshold):
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu (default); gpu:0 etc. are accepted names but need a server")
     p.add_argument("--backend", choices=BACKENDS, help="override the config's backend")
     p.add_argument("--threads", type=COUNT, help="CPU threads")
+    p.add_argument("--power-mode", choices=POWER_MODES, help="Paddle Lite on ARM: which cores to bind (MobileConfig.set_power_mode)")
     p.add_argument("--server-url", help="the `edge serve` endpoint to fall back to (sets Serving.url)")
     p.add_argument("--fallback", choices=FALLBACK_POLICIES, help="when to use the server")
     p.set_defaults(func=cmd_predict)
