@@ -121,6 +121,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.model and args.model_dir:
         raise EdgeError("pass either --model or --model-dir, not both")
+    if args.ray:
+        return _serve_on_ray(args)
+    for flag, value in (("--replicas", args.replicas), ("--autoscale", args.autoscale), ("--ray-address", args.ray_address)):
+        if value is not None:
+            raise EdgeError(f"{flag} needs --ray (Ray Serve); without it, scale with --workers")
     overrides = _model_overrides(args.model or args.model_dir, args.backend, args.threads)
     if args.threshold is not None:
         overrides.setdefault("SubModules", {}).setdefault("InstanceSegmentation", {})["threshold"] = args.threshold
@@ -133,6 +138,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_listen_address(args.host, args.port)  # before the model is loaded
     serve(pipeline_factory(args.pipeline, overrides), host=args.host, port=args.port, limits=limits,
           visualize=not args.no_visualize, log_level="debug" if args.verbose else "info")
+    return 0
+
+
+def _serve_on_ray(args: argparse.Namespace) -> int:
+    """`edge serve --ray`: the same app on Ray Serve (edge/serve/ray_app.py); Ray is imported only here."""
+    from .serve.cluster import KNOWN_ARGS, ClusterOptions
+
+    if args.workers != 1:
+        raise EdgeError("with --ray each replica holds one model copy: scale with --replicas N or --autoscale MIN:MAX, "
+                        "not --workers")
+    options = ClusterOptions.from_args({k: v for k, v in vars(args).items() if k in KNOWN_ARGS and v is not None})
+    if args.ray_address is None:  # Ray starts here, so its HTTP proxy listens on this machine
+        check_listen_address(args.host, args.port)
+    try:
+        from .serve.ray_app import run_on_ray
+    except ImportError as err:
+        raise EdgeError(f"--ray needs Ray Serve ({err}); pip install 'paddlex-edge-seg[cluster]'") from None
+    run_on_ray(options, address=args.ray_address, host=args.host, port=args.port)
     return 0
 
 
@@ -250,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-visualize", action="store_true", help="leave result.image out unless a request asks for it")
     s.add_argument("--graceful-timeout", type=NON_NEGATIVE, default=limits.graceful_timeout,
                    help="seconds shutdown waits for requests in flight (default %(default)g)")
+    s.add_argument("--ray", action="store_true",
+                   help="serve on Ray Serve (pip install 'paddlex-edge-seg[cluster]'): model replicas over a cluster")
+    s.add_argument("--replicas", type=COUNT, help="with --ray: model replicas, one model copy each (default 1)")
+    s.add_argument("--autoscale", metavar="MIN:MAX", help="with --ray: let Ray Serve scale the replicas in MIN..MAX")
+    s.add_argument("--ray-address", metavar="auto|ray://HOST:PORT|HOST:PORT",
+                   help="with --ray: the cluster to join (default: start a local Ray in this process)")
     s.set_defaults(func=cmd_serve)
 
     v = sub.add_parser("eval", help="mask AP and box AP (pycocotools) of a model on a COCO-format data set")

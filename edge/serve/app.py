@@ -12,7 +12,8 @@ HTTP status otherwise. Statuses (documented in the README):
   its Content-Type, missing `image`, `threshold` outside (0, 1)), `errorMsg` = JSON list of
   `{type, loc, msg}`;
 * 408 the request head or body did not arrive within `body_timeout` (the connection is closed);
-* 503 queue full, or too many bodies in memory (with `Retry-After`); 404 / 405 for other paths and methods;
+* 503 queue full, or too many bodies in memory, or (`edge serve --ray`) the replica computing the
+  request went away (with `Retry-After`); 404 / 405 for other paths and methods;
 * 500 "Internal server error" for anything else (logged with the logId).
 """
 from __future__ import annotations
@@ -35,10 +36,10 @@ from ..errors import InputError
 from ..fetch import fetch_url
 from ..inputs import read_image_bytes
 from .codec import HEALTH_PATH, INFER_PATH, decode_base64, encode_instances, encode_jpeg_base64
-from .gate import RequestGate, envelope
+from .gate import RETRY_AFTER_S, RequestGate, envelope
 from .limits import ServeLimits
 from .schemas import InferRequest, InferResponse, NoResultResponse
-from .worker import InferenceWorkers
+from .worker import Admission, InferenceWorkers, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +70,15 @@ def _infer(pipeline: Any, image: np.ndarray, threshold: Optional[float], visuali
     return answer
 
 
-def create_app(make_pipeline: Callable[[], Any], limits: ServeLimits = ServeLimits(), visualize: bool = True,
-               title: str = "PaddleX-compatible instance segmentation") -> FastAPI:
-    """`make_pipeline()` is called `limits.workers` times now: one pipeline (model copy) per worker."""
-    workers = InferenceWorkers([make_pipeline() for _ in range(limits.workers)], limits.max_queue)
+def create_app(make_pipeline: Optional[Callable[[], Any]], limits: ServeLimits = ServeLimits(), visualize: bool = True,
+               title: str = "PaddleX-compatible instance segmentation", workers: Optional[Admission] = None) -> FastAPI:
+    """`make_pipeline()` is called `limits.workers` times now: one pipeline (model copy) per worker.
+
+    `workers` replaces those threads with another way of computing (Ray Serve replicas: ray_app.py);
+    then `make_pipeline` is not used.
+    """
+    if workers is None:
+        workers = InferenceWorkers([make_pipeline() for _ in range(limits.workers)], limits.max_queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -104,6 +110,9 @@ def create_app(make_pipeline: Callable[[], Any], limits: ServeLimits = ServeLimi
         except InputError as err:
             logger.info("%s: bad input: %s", log_id, err)
             return envelope(log_id, 400, str(err))
+        except ServerUnavailable as err:
+            logger.warning("%s: %s", log_id, err)
+            return envelope(log_id, 503, str(err), headers={"Retry-After": RETRY_AFTER_S})
         return envelope(log_id, 200, "Success", result)
 
     @app.exception_handler(RequestValidationError)

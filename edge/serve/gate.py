@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from .limits import ServeLimits
-from .worker import InferenceWorkers, ServerBusy
+from .worker import Admission, ServerBusy
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class BodyBudget:
 
 
 class RequestGate:
-    def __init__(self, app: Any, limits: ServeLimits, workers: InferenceWorkers):
+    def __init__(self, app: Any, limits: ServeLimits, workers: Admission):
         self.app = app
         self.limits = limits
         self.workers = workers

@@ -4,6 +4,9 @@ A Paddle / Paddle Lite predictor must not run two images at once, so each worker
 pipeline (one copy of the model). Admission is counted from the moment a request is accepted
 until its answer is built; when ``workers + max_queue`` requests are already admitted, the next
 one is refused at once (``ServerBusy`` -> 503) rather than waiting without bound.
+
+`Admission` is that count alone: `edge serve --ray` (ray_app.py) admits the same way and computes
+on Ray Serve replicas instead of threads.
 """
 from __future__ import annotations
 
@@ -29,16 +32,16 @@ class ServerBusy(ServerError):
         )
 
 
-class InferenceWorkers:
-    def __init__(self, pipelines: Sequence[Any], max_queue: int):
-        if not pipelines:
-            raise ConfigError("at least one pipeline is needed")
-        self._idle: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        for pipeline in pipelines:
-            self._idle.put(pipeline)
-        self.workers = len(pipelines)
-        self.capacity = self.workers + max_queue
-        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="edge-infer")
+class ServerUnavailable(ServerError):
+    """The computing side went away mid-request (e.g. a Ray replica died): retry, another one answers."""
+
+
+class Admission:
+    """Requests admitted at once: `workers` being computed plus `max_queue` waiting."""
+
+    def __init__(self, workers: int, max_queue: int):
+        self.workers = workers
+        self.capacity = workers + max_queue
         self._admitted = 0
         self._lock = threading.Lock()
 
@@ -58,6 +61,24 @@ class InferenceWorkers:
         finally:
             with self._lock:
                 self._admitted -= 1
+
+    async def run(self, job: Callable[..., T], *args: Any) -> T:
+        """`job(pipeline, *args)` with a pipeline of its own; `ServerUnavailable` if that side went away."""
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        """Let running jobs finish."""
+
+
+class InferenceWorkers(Admission):
+    def __init__(self, pipelines: Sequence[Any], max_queue: int):
+        if not pipelines:
+            raise ConfigError("at least one pipeline is needed")
+        super().__init__(len(pipelines), max_queue)
+        self._idle: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        for pipeline in pipelines:
+            self._idle.put(pipeline)
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="edge-infer")
 
     async def run(self, job: Callable[..., T], *args: Any) -> T:
         """`job(pipeline, *args)` on a worker thread with a pipeline of its own."""

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import shutil
 import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -161,3 +164,122 @@ def test_remote_needs_an_http_url():
         RemotePredictor({"url": "file:///tmp/socket"}, None)
     with pytest.raises(ConfigError, match="latency_budget_ms"):
         create_pipeline(config=config(module(backend="remote"), url="http://127.0.0.1:1", latency_budget_ms=-5))
+
+
+# --- several servers: spread, skipped while down or busy, back after a health check ---------------
+
+
+class _Busy(BaseHTTPRequestHandler):
+    """A server that answers every request 503 + Retry-After (its /health too), and counts them."""
+
+    posts = 0
+    health_checks = 0
+
+    def _busy(self) -> None:
+        body = b'{"logId": "x", "errorCode": 503, "errorMsg": "the server is busy"}'
+        self.send_response(503)
+        self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802
+        type(self).posts += 1
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._busy()
+
+    def do_GET(self) -> None:  # noqa: N802
+        type(self).health_checks += 1
+        self._busy()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture()
+def busy_url():
+    _Busy.posts = _Busy.health_checks = 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture()
+def second_server(standin_edge):
+    factory = pipeline_factory("instance_segmentation", config(module(standin_edge.inference_dir)))
+    live = BackgroundServer(create_app(factory, ServeLimits())).start()
+    yield live
+    live.stop()
+
+
+def test_images_are_spread_over_the_servers(server, second_server, local_results, sample_images):
+    pipeline = create_pipeline(config=config(module(backend="remote"), url=[server.url, second_server.url]))
+    results = list(pipeline.predict([str(p) for p in sample_images[:4]], threshold=THRESHOLD))
+    assert_same(results, local_results, "remote:")
+    assert [r.computed_by for r in results] == [f"remote:{url}/instance-segmentation"
+                                                for url in (server.url, second_server.url) * 2]
+
+
+def test_a_busy_server_is_asked_once_then_left_while_its_health_fails(server, busy_url, local_results, sample_images):
+    pipeline = create_pipeline(config=config(module(backend="remote"), url=[busy_url, server.url]))
+    paths = [str(p) for p in sample_images[:4]]
+    results = list(pipeline.predict(paths + paths, threshold=THRESHOLD))
+    assert {r.computed_by for r in results} == {f"remote:{server.url}/instance-segmentation"}
+    assert_same(results[:4], local_results, "remote:")
+    assert _Busy.posts == 1  # after its 503, the image went to the next server; later only /health was asked
+
+
+def test_a_stopped_server_is_skipped_and_used_again_once_it_is_back(server, standin_edge, sample_images):
+    factory = pipeline_factory("instance_segmentation", config(module(standin_edge.inference_dir)))
+    other = BackgroundServer(create_app(factory, ServeLimits())).start()
+    urls = [server.url, other.url]
+    pipeline = create_pipeline(config=config(module(backend="remote"), url=urls))
+    names = {url: f"remote:{url}/instance-segmentation" for url in urls}
+    image = str(sample_images[0])
+    assert {r.computed_by for r in pipeline.predict([image] * 2)} == set(names.values())
+    other.stop()
+    assert {r.computed_by for r in pipeline.predict([image] * 4)} == {names[server.url]}  # no error
+    back = BackgroundServer(create_app(factory, ServeLimits()), port=other.port).start()  # same address again
+    try:  # once its back-off (1 s, 2 s, ... as it failed) is over, a /health answer lets it in again
+        deadline = time.monotonic() + 40
+        where = []
+        while names[other.url] not in where:
+            assert time.monotonic() < deadline, where
+            where.append(next(pipeline.predict(image)).computed_by)
+            time.sleep(0.2)
+    finally:
+        back.stop()
+
+
+def test_every_server_failing_is_one_error_naming_each(busy_url, sample_images):
+    down = closed_url()
+    pipeline = create_pipeline(config=config(module(backend="remote"), url=[down, busy_url]))
+    with pytest.raises(RemoteError, match="none of the 2 servers answered") as info:
+        next(pipeline.predict(str(sample_images[0])))
+    assert f"{down}/instance-segmentation" in str(info.value) and "cannot be reached" in str(info.value)
+    assert f"{busy_url}/instance-segmentation answered HTTP 503" in str(info.value)
+
+
+def test_on_error_fallback_uses_the_server_list(server, broken_model_dir, local_results, sample_images):
+    down = closed_url()
+    pipeline = create_pipeline(config=config(module(broken_model_dir), url=[down, server.url], fallback="on_error"))
+    assert isinstance(pipeline.predictor, FallbackPredictor)
+    results = list(pipeline.predict([str(p) for p in sample_images[:4]], threshold=THRESHOLD))
+    assert {r.computed_by for r in results} == {f"remote:{server.url}/instance-segmentation"}
+    assert_same(results, local_results, "remote:")
+
+
+def test_a_bad_image_is_not_asked_of_another_server(server, busy_url):
+    predictor = RemotePredictor({"url": [server.url, busy_url]}, None)
+    with pytest.raises(RemoteError, match=r"answered HTTP 400"):
+        predictor(np.zeros((1200, 1000, 3), np.uint8), THRESHOLD)  # over the first server's max_pixels
+    assert _Busy.posts == 0
+
+
+def test_server_list_needs_http_urls():
+    with pytest.raises(ConfigError, match="list of them"):
+        RemotePredictor({"url": ["http://127.0.0.1:1", "ftp://x"]}, None)
+    with pytest.raises(ConfigError, match="Serving.url"):
+        RemotePredictor({"url": []}, None)

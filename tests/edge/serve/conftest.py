@@ -1,6 +1,13 @@
-"""A real uvicorn server on 127.0.0.1 (free port) serving the stand-in model, and a small image host."""
+"""A real server on 127.0.0.1 (free port) serving the stand-in model, and a small image host.
+
+`server` is the plain `edge serve` app (uvicorn in a thread), then the same app on Ray Serve
+(`edge serve --ray` on a local two-node Ray cluster, ray_helpers.py): every test that takes
+`server` runs against both. The Ray one is skipped when Ray Serve is not installed (the optional
+extra `[cluster]`; `make test` installs it).
+"""
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,12 +25,37 @@ def _no_proxy_for_loopback(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
-@pytest.fixture(scope="module")
-def server(standin_edge) -> Iterator[BackgroundServer]:
+@pytest.fixture(scope="module", params=["plain", "ray"])
+def server(request, standin_edge) -> Iterator[BackgroundServer]:
     """The stand-in (edge graph, Paddle Inference) behind the contract; loopback URLs allowed."""
+    if request.param == "ray":
+        yield request.getfixturevalue("ray_server")
+        return
     live = start_server(standin_edge.inference_dir)
     yield live
     live.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster: head + one worker node, `--num-cpus 1` each; every process ended by PID."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray Serve is not installed: pip install 'paddlex-edge-seg[cluster]'")
+    from ray_helpers import RayCluster
+
+    cluster = RayCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_server(ray_cluster, standin_edge):
+    """`edge serve --ray --replicas 2` on that cluster (one replica per node), loopback URLs allowed."""
+    from ray_helpers import RayServer
+
+    live = RayServer(ray_cluster, standin_edge.inference_dir, "--replicas", "2", "--allow-private-urls").start()
+    yield live
+    assert live.stop() == 0, live.log()[-3000:]  # SIGTERM: the app deleted, Serve shut down, exit 0
 
 
 class _ImageHost(BaseHTTPRequestHandler):
