@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import weights_recipe  # noqa: E402
+from make_reference import record_intermediates  # noqa: E402
 
 
 def main(argv=None):
@@ -38,23 +39,11 @@ def main(argv=None):
     theirs = np.load(args.out / "intermediates.npz")
     io = np.load(args.out / "io.npz")
     layers = dict(net.named_sublayers())
-    records = {}
-
-    def hook_for(name):
-        def hook(layer, inputs, output):
-            flat = output if isinstance(output, (list, tuple)) else [output]
-            for i, t in enumerate(flat):
-                if isinstance(t, paddle.Tensor):
-                    records[name if len(flat) == 1 else f"{name}#{i}"] = t.numpy()
-        return hook
-
     wanted = sorted({k.split("#")[0] for k in theirs.files})
     missing = [n for n in wanted if n not in layers]
-    for n in wanted:
-        if n in layers:
-            layers[n].register_forward_post_hook(hook_for(n))
-    with paddle.no_grad():
-        outs = net(*(paddle.to_tensor(io[k]) for k in ("im_shape", "image", "scale_factor")))
+    outs = []
+    records = record_intermediates(
+        net, wanted, lambda: outs.extend(net(*(paddle.to_tensor(io[k]) for k in ("im_shape", "image", "scale_factor")))))
     for key in theirs.files:
         ref = theirs[key]
         mine = records.get(key)

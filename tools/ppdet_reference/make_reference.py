@@ -104,8 +104,9 @@ def run_inference(model_dir: Path, feeds):
     return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
 
 
-def record_intermediates(model, names, feeds):
-    """Dygraph outputs of the named sub-layers (lists/tuples flattened as name#i)."""
+def record_intermediates(model, names, run):
+    """Dygraph outputs of the named sub-layers of `model` while `run()` calls it (lists/tuples flattened
+    as name#i). Also used by compare_layers.py on the project's network."""
     import paddle
 
     layers = dict(model.named_sublayers())
@@ -123,10 +124,16 @@ def record_intermediates(model, names, feeds):
     handles = [layers[n].register_forward_post_hook(hook_for(n)) for n in names if n in layers]
     model.eval()
     with paddle.no_grad():
-        model({k: paddle.to_tensor(v) for k, v in feeds.items()})
+        run()
     for h in handles:
         h.remove()
     return records
+
+
+def _run_on(model, feeds):
+    import paddle
+
+    return lambda: model({k: paddle.to_tensor(v) for k, v in feeds.items()})
 
 
 def centre_mask_logits(model, weights, feeds):
@@ -137,7 +144,7 @@ def centre_mask_logits(model, weights, feeds):
     prototypes' mean (over pixels) moves each query's mean logit by the same amount, to the median.
     """
     name = "transformer.mask_query_head.layers.2.bias"
-    records = record_intermediates(model, ["neck", "transformer.mask_query_head"], feeds)
+    records = record_intermediates(model, ["neck", "transformer.mask_query_head"], _run_on(model, feeds))
     protos = records["neck#1"][0].reshape(records["neck#1"].shape[1], -1).astype("float64")  # [P, HW]
     coeffs = records["transformer.mask_query_head"][0].astype("float64")  # [Q, P], last call: final layer
     mean = protos.mean(axis=1)
@@ -187,7 +194,7 @@ def main(argv=None):
     trainer.load_weights(str(args.out / "model.pdparams"))
 
     if args.intermediates:
-        records = record_intermediates(trainer.model, HOOKED[args.model], feeds)
+        records = record_intermediates(trainer.model, HOOKED[args.model], _run_on(trainer.model, feeds))
         np.savez_compressed(args.out / "intermediates.npz", **records)
 
     export_root = args.out / "export"
