@@ -20,8 +20,11 @@ def runtime_only_venv(tmp_path_factory) -> Path:
     """A fresh venv with the project installed with the `lite` extra only (pip's cache makes it quick)."""
     root = tmp_path_factory.mktemp("runtime_only")
     source = root / "source"  # a copy: pip builds in the source tree, which must stay clean
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "edge_models", "output", "*.egg-info", "__pycache__", ".pytest_cache", "tests"))
+    # symlinks=True: never follow links (.cache/arm holds a Debian root whose usr/bin/X11 -> . once made this
+    # copy recurse until the disk was full); caches, tools and the aarch64 runtime are not part of the x86 install
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "edge_models", "output", "*.egg-info", "__pycache__", ".pytest_cache", "tests",
+        ".cache", ".tools", ".ppdet_reference", "third_party", "android_demo"))
     env_dir = root / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
