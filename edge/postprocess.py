@@ -92,9 +92,9 @@ def postprocess(
     for i in keep:
         cls_id, score, x1, y1, x2, y2 = (float(v) for v in rows[i])
         coordinate = [max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)]
-        region = crop_region(coordinate)
-        if region[2] <= region[0] or region[3] <= region[1]:
-            continue  # no area: box and mask go together
+        if coordinate[2] <= coordinate[0] or coordinate[3] <= coordinate[1]:
+            continue  # no area after clipping (PaddleX's rule): box and mask go together
+        region = crop_region(coordinate)  # may be 0 px wide or high (a box under 1 px): an empty mask, as PaddleX
         if spec.mask_layout.kind == "lowres":
             masks.append(lowres_mask_in_box(mask[i], region, scale_factor, spec.mask_layout))
         else:

@@ -47,9 +47,13 @@ class LocalPredictor:
         if kind == "paddle" and model.kind != "inference_dir":
             raise ConfigError(f"backend 'paddle' needs an inference directory, but {model.path} is a Paddle Lite bundle")
         zoo_entry = MODELS.get(self.spec.model_name)
-        mkldnn = zoo_entry.mkldnn if zoo_entry else True  # PaddleX turns MKLDNN off for some models
-        self.backend = create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn)
-        self.preprocess = Preprocessor(self.spec)
+        mkldnn = zoo_entry.mkldnn if zoo_entry else False  # PaddleX 3.0.0 runs every model without MKLDNN on CPU
+        # PaddleX runs PP-YOLOE_seg's programs on the old IR (its NEWIR_BLOCKLIST); the demo model is one too
+        new_ir = zoo_entry.new_ir if zoo_entry else not self.spec.model_name.startswith("PP-YOLOE_seg")
+        self.backend = create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn,
+                                      new_ir=new_ir)
+        # inference directories are held to PaddleX's results: resize as PaddleX does (docs/DIFFERENCES.md)
+        self.preprocess = Preprocessor(self.spec, portable_resize=model.kind == "bundle")
         self.name = self.backend.name
         self.last_stage_seconds: Dict[str, float] = {}
 
