@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import BackendError, ConfigError, ModelError, RemoteError
 from .models import LocalModel
-from .postprocess import Detections, postprocess
+from .postprocess import Detections, postprocess_outputs
 from .preprocess import Preprocessor
 from .spec import ModelSpec
 from .zoo import MODELS
@@ -61,10 +61,10 @@ class LocalPredictor:
         t0 = time.perf_counter()
         feeds = self.preprocess(image)
         t1 = time.perf_counter()
-        bbox, bbox_num, mask = self.backend.run(feeds)[:3]
+        outputs = self.backend.run(feeds)
         t2 = time.perf_counter()
         scale = feeds[self.spec.input_names[2]][0]
-        detections = postprocess(bbox, bbox_num, mask, image.shape[:2], scale, self.spec, threshold)
+        detections = postprocess_outputs(outputs, image.shape[:2], scale, self.spec, threshold)
         detections.computed_by = self.name
         # seconds of the last call per stage, for `edge eval` and benchmarks
         self.last_stage_seconds = {"preprocess": t1 - t0, "model": t2 - t1, "postprocess": time.perf_counter() - t2}

@@ -23,10 +23,26 @@ import numpy as np
 TOL_SCORE, TOL_PX, TOL_MASK = 1e-4, 1e-2, 0.999
 
 
-def paddlex_results(record, k: int):
+def paddlex_results(record, k: int, threshold: float = 0.0):
+    """PaddleX's result for image k, narrowed to `threshold` when it ran with a lower one (its filter
+    is per row: `score > t` for boxes, `score >= t` for SOLOv2's rows)."""
     boxes = json.loads(str(record[f"{k}/boxes"]))
     masks = [record[f"{k}/mask{i}"] for i in range(len(boxes))]
-    return boxes, masks
+    keep = [i for i, b in enumerate(boxes) if (b["score"] >= threshold if "class_id" in b else b["score"] > threshold)]
+    return [boxes[i] for i in keep], [masks[i] for i in keep]
+
+
+def solov2_as_boxes(boxes: List[dict], masks: Sequence[np.ndarray]):
+    """PaddleX's SOLOv2 rows (class_id, full masks) in our form: cls_id, tight box, cropped mask."""
+    out_boxes, out_masks = [], []
+    for b, m in zip(boxes, masks):
+        rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        if rows.size == 0:
+            continue
+        y1, y2, x1, x2 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        out_boxes.append({"cls_id": b["class_id"], "score": b["score"], "coordinate": [x1, y1, x2, y2]})
+        out_masks.append(m[y1:y2, x1:x2])
+    return out_boxes, out_masks
 
 
 def compare(ours_boxes: List[dict], ours_masks: Sequence[np.ndarray], ref_boxes: List[dict],
@@ -102,7 +118,7 @@ def write_fixture(path: Path, record, images: Sequence[Path], threshold: float, 
                 data[f"{k}/out{i}_dtype"] = np.asarray(str(array.dtype))
             else:
                 data[f"{k}/out{i}"] = array
-        boxes, masks = paddlex_results(record, k)
+        boxes, masks = paddlex_results(record, k, threshold)
         data[f"{k}/boxes"] = np.asarray(json.dumps(boxes))
         for i, m in enumerate(masks):
             data[f"{k}/mask{i}_bits"] = np.packbits(m.astype(bool), axis=-1)
@@ -141,7 +157,9 @@ def main() -> None:
         names = sorted(feeds)  # PaddleX feeds inputs sorted by name
         feed_diff = max(float(np.max(np.abs(feeds[n] - r))) if feeds[n].shape == r.shape else float("inf")
                         for n, r in zip(names, ref_feeds))
-        ref_boxes, ref_masks = paddlex_results(record, k)
+        ref_boxes, ref_masks = paddlex_results(record, k, args.threshold)
+        if ref_boxes and "class_id" in ref_boxes[0]:
+            ref_boxes, ref_masks = solov2_as_boxes(ref_boxes, ref_masks)
         (res,) = list(pipeline.predict(str(image), threshold=args.threshold))
         rows = {"predict": compare(res["boxes"], res["masks"], ref_boxes, ref_masks)}
         if served is not None:
