@@ -94,19 +94,41 @@ def serve_results(model_dir: Path, images: Sequence[Path], threshold: float):
         live.stop()
 
 
-def write_fixture(path: Path, record, images: Sequence[Path], threshold: float, margin: float) -> None:
+def _normalize_constants(spec):
+    for op in spec.preprocess:
+        if op.get("type") == "NormalizeImage":
+            scale = 1 / 255.0 if op.get("is_scale", True) else 1.0
+            std, mean = np.asarray(op.get("std", [1.0] * 3), np.float64), np.asarray(op.get("mean", [0.0] * 3), np.float64)
+            return scale / std, -mean / std
+    return np.ones(3), np.zeros(3)
+
+
+def _levels(chw: np.ndarray, alpha, beta) -> np.ndarray:
+    """An image tensor as 8-bit levels HWC: round((x - beta) / alpha), clipped (the test does the same to ours)."""
+    x = (chw.transpose(1, 2, 0).astype(np.float64) - beta) / alpha
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def write_fixture(path: Path, record, model_dir: Path, images: Sequence[Path], threshold: float, margin: float) -> None:
     """PaddleX's raw outputs (rows scoring above threshold - margin, masks bit-packed) and results."""
     import cv2
 
-    data = {"threshold": np.asarray(threshold)}
+    from edge.models import open_model_dir
+
+    spec = open_model_dir(model_dir).spec
+    data = {"threshold": np.asarray(threshold), "inference_yml": np.asarray((model_dir / "inference.yml").read_text()),
+            "images": np.asarray(json.dumps([p.name for p in images]))}
+    alpha, beta = _normalize_constants(spec)
     for k, image in enumerate(images):
-        data[f"{k}/image_png"] = np.frombuffer(cv2.imencode(".png", cv2.imread(str(image)))[1].tobytes(), np.uint8)
+        data[f"{k}/im_shape"], data[f"{k}/scale_factor"] = record[f"{k}/feed0"], record[f"{k}/feed2"]
+        if k == 0 and path.name.startswith("legacy"):  # PaddleX's image tensor (once per family), back in 8-bit levels (a PNG is ~10x smaller than the floats)
+            data["0/image_levels_png"] = np.frombuffer(cv2.imencode(".png", _levels(record["0/feed1"][0], alpha, beta))[1].tobytes(), np.uint8)
         outs = sorted(key for key in record.files if key.startswith(f"{k}/out"))
         raw = [record[key] for key in outs]
-        if len(raw) == 4:  # SOLOv2: bbox_num, segm, cate_label, cate_score
-            keep = np.flatnonzero(raw[3] >= threshold - margin)
-            raw = [np.asarray([len(keep)], raw[0].dtype), raw[1][keep], raw[2][keep], raw[3][keep]]
-            mask_index = 1
+        if len(raw) == 4:  # SOLOv2: bbox_num, cate_label, cate_score, segm
+            keep = np.flatnonzero(raw[2] >= threshold - margin)
+            raw = [np.asarray(len(keep), raw[0].dtype), raw[1][keep], raw[2][keep], raw[3][keep]]
+            mask_index = 3
         else:  # bbox [N, 6], bbox_num, mask [N, H, W]
             keep = np.flatnonzero(raw[0][:, 1] > threshold - margin)
             raw = [raw[0][keep], np.asarray([len(keep)], raw[1].dtype), raw[2][keep]]
@@ -137,6 +159,7 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--fixture", type=Path)
     parser.add_argument("--margin", type=float, default=0.02)
+    parser.add_argument("--fixture-threshold", type=float, help="a higher threshold for the fixture (fewer rows)")
     args = parser.parse_args()
 
     import cv2
@@ -168,7 +191,7 @@ def main() -> None:
             all_ok &= ok(row)
             print(f"{image.name} {how}: feeds {feed_diff:.2e} {'OK ' if ok(row) else 'BAD'} {row}")
     if args.fixture:
-        write_fixture(args.fixture, record, args.images, args.threshold, args.margin)
+        write_fixture(args.fixture, record, args.model_dir, args.images, args.fixture_threshold or args.threshold, args.margin)
     raise SystemExit(0 if all_ok else 1)
 
 
