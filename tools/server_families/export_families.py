@@ -27,7 +27,8 @@ FAMILIES = {
     "Mask-RT-DETR-H": ("configs/mask_rtdetr/mask_rtdetr_hgnetv2_h_6x_coco.yml", "detr"),
 }
 SEED = 12
-HEAD_LAYERS = ("bbox_score", "bbox_delta", "mask_fcn_logits", "solo_kernel", "solo_cate", "conv_pred")
+HEAD_LAYERS = ("bbox_score", "bbox_delta", "mask_fcn_logits", "solo_kernel")
+SOLO_CATE_BIAS = -1.0  # SOLOv2's category head (GroupNorm before it) starts at sigmoid(-4.6): nothing over 0.1
 HEAD_GAIN = 0.01
 RCNN_SIZE = [256, 416]
 DETR_SIZE = 320
@@ -56,6 +57,8 @@ def _scale_heads(model, kind: str) -> None:
     for name in sorted(state):
         if any(key in name for key in HEAD_LAYERS) and state[name].ndim >= 2:
             state[name].set_value(state[name] * HEAD_GAIN)
+        elif name.endswith("solo_cate.bias"):
+            state[name].set_value(state[name] * 0 + SOLO_CATE_BIAS)
 
 
 def export(ppdet: Path, name: str, out: Path) -> None:
