@@ -86,11 +86,13 @@ def test_postprocess_gives_paddlex_result(fixture, tmp_path):
     for k, image in enumerate(_images(data)):
         ours = postprocess_outputs(_outputs(data, k), image.shape[:2], data[f"{k}/scale_factor"][0], spec, threshold)
         boxes, masks = _paddlex_result(data, k)
+        if boxes and "class_id" in boxes[0]:  # SOLOv2: an empty mask has no box here (docs/DIFFERENCES.md)
+            boxes, masks = [b for b, m in zip(boxes, masks) if m.any()], [m for m in masks if m.any()]
         assert len(ours.boxes) == len(boxes), f"image {k}: {len(ours.boxes)} instances, PaddleX {len(boxes)}"
         for ob, om, rb, rm in zip(ours.boxes, ours.masks, boxes, masks):
             assert ob["cls_id"] == rb.get("cls_id", rb.get("class_id"))
             assert abs(ob["score"] - rb["score"]) <= TOL_SCORE
-            if "coordinate" in rb:  # boxes: box-cropped masks of the rounded box
+            if rb.get("coordinate"):  # boxes: box-cropped masks of the rounded box
                 assert np.max(np.abs(np.subtract(ob["coordinate"], rb["coordinate"]))) <= TOL_PX
                 assert om.shape == rm.shape
                 assert om.size == 0 or np.mean(om == rm) >= TOL_MASK
