@@ -5,6 +5,7 @@
     edge models
     edge serve --model-dir DIR --host 127.0.0.1 --port 8080
     edge bundle edge_models/PP-YOLOE_seg-demo-arm-int8 --android android_demo
+    edge bench --model edge_models/PP-YOLOE_seg-demo-x86 --input samples/synthetic --json bench.json
 
 `edge export` and `edge demo` come from the exporter when it is installed (export/cli.py,
 through edge/plugins.py): the runtime itself never imports it.
@@ -19,15 +20,17 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from . import plugins
+from . import plugins, progress
 from .argtypes import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, PORT, POSITIVE, OneLineParser
 from .config import BACKENDS, FALLBACK_POLICIES
+from .backends.lite import POWER_MODES
 from .errors import EdgeError, Terminated
 from .serve.limits import MiB, ServeLimits
 
 
 def _model_overrides(model: Optional[str], backend: Optional[str], threads: Optional[int] = None,
-                     server_url: Optional[str] = None, fallback: Optional[str] = None) -> Dict[str, Any]:
+                     server_url: Optional[str] = None, fallback: Optional[str] = None,
+                     power_mode: Optional[str] = None) -> Dict[str, Any]:
     """Pipeline-config overrides from CLI options (only those given)."""
     module: Dict[str, Any] = {}
     if model:
@@ -39,6 +42,8 @@ def _model_overrides(model: Optional[str], backend: Optional[str], threads: Opti
         module["backend"] = backend
     if threads:
         module["threads"] = threads
+    if power_mode:
+        module["power_mode"] = power_mode
     overrides: Dict[str, Any] = {"SubModules": {"InstanceSegmentation": module}} if module else {}
     serving = {k: v for k, v in (("url", server_url), ("fallback", fallback)) if v}
     if serving:
@@ -50,16 +55,56 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .pipeline import create_pipeline
 
     input_arg: Any = int(args.input) if args.input.isdigit() else args.input  # camera index
-    overrides = _model_overrides(args.model, args.backend, args.threads, args.server_url, args.fallback)
+    overrides = _model_overrides(args.model, args.backend, args.threads, args.server_url, args.fallback, args.power_mode)
     pipeline = create_pipeline(args.pipeline, config=overrides, device=args.device)
     count = 0
-    for result in pipeline.predict(input_arg, threshold=args.threshold):
+    total = input_count(input_arg)
+    results = pipeline.predict(input_arg, threshold=args.threshold)
+    if total != 1:  # a directory, a list, a video or a camera: a bar on a terminal
+        results = progress.bar(results, total=total, desc="predict", unit="img")
+    for result in results:
         count += 1
         result.print()
         if args.save_path:
             result.save_to_img(args.save_path)
             result.save_to_json(args.save_path)
     logging.getLogger("edge").info("%d result(s), computed by %s", count, pipeline.predictor.name)
+    return 0
+
+
+def input_count(source: Any) -> Optional[int]:
+    """How many results `predict` will give, where cheap to know (for the bar); None if unknown."""
+    from .inputs import IMAGE_SUFFIXES, PDF_SUFFIXES, VIDEO_SUFFIXES
+
+    if isinstance(source, int):
+        return None  # a camera: no end
+    path = Path(str(source))
+    if path.is_dir():
+        return sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | PDF_SUFFIXES)
+    if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+        import cv2
+
+        capture = cv2.VideoCapture(str(path))
+        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        capture.release()
+        return frames if frames > 0 else None
+    return 1 if path.suffix.lower() not in PDF_SUFFIXES else None
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_report, load_inputs, parse_candidates, run_bench, write_json
+
+    candidates = parse_candidates(args.model, args.compare)  # checked before anything is loaded
+    inputs = load_inputs(args.input)
+    if args.json and not Path(args.json).parent.is_dir():
+        raise EdgeError(f"--json {args.json}: the folder {Path(args.json).parent} does not exist")
+    with progress.bar(total=args.repeat, desc="bench", unit="round") as rounds:
+        report = run_bench(candidates, inputs, threads=args.threads, power_mode=args.power_mode, warmup=args.warmup,
+                           repeat=args.repeat, threshold=args.threshold, progress=rounds)
+    print(format_report(report))
+    if args.json:
+        write_json(report, Path(args.json))
+        print(f"\nJSON report: {args.json}")
     return 0
 
 
@@ -162,8 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu (default); gpu:0 etc. are accepted names but need a server")
     p.add_argument("--backend", choices=BACKENDS, help="override the config's backend")
     p.add_argument("--threads", type=COUNT, help="CPU threads")
+    p.add_argument("--power-mode", choices=POWER_MODES, help="Paddle Lite on ARM: which cores to bind (MobileConfig.set_power_mode)")
     p.add_argument("--server-url", help="the `edge serve` endpoint to fall back to (sets Serving.url)")
     p.add_argument("--fallback", choices=FALLBACK_POLICIES, help="when to use the server")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     p.set_defaults(func=cmd_predict)
 
     b = sub.add_parser("bundle", help="put a bundle into the Android demo app (its assets), selected as the app's model")
@@ -213,7 +260,23 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", choices=BACKENDS)
     v.add_argument("--threads", type=COUNT)
     v.add_argument("--json", help="also write the full report here")
+    v.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     v.set_defaults(func=cmd_eval)
+
+    k = sub.add_parser("bench", help="per-stage latency (p50/p90/p99), FPS, memory and model size; --compare models side by side")
+    k.add_argument("--model", help="a bundle, an inference directory or a model name; MODEL@lite / MODEL@paddle picks the engine")
+    k.add_argument("--input", required=True, type=Path, help="an image or a directory of images")
+    k.add_argument("--compare", nargs="+", metavar="MODEL",
+                   help="more models measured side by side with --model (or 2+ models alone); ratios are to the first")
+    k.add_argument("--threads", type=COUNT, help="CPU threads")
+    k.add_argument("--power-mode", choices=POWER_MODES, help="Paddle Lite power mode (ARM builds)")
+    k.add_argument("--warmup", type=NON_NEGATIVE_INT, default=3, help="unmeasured predictions per model first (default 3)")
+    k.add_argument("--repeat", type=COUNT, default=20,
+                   help="measured predictions per model, cycling through the images (default 20)")
+    k.add_argument("--threshold", type=float, default=0.5, help="score threshold (default 0.5)")
+    k.add_argument("--json", help="write the full report (with every sample) here")
+    k.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
+    k.set_defaults(func=cmd_bench)
 
     m = sub.add_parser("models", help="list the 15 models and where each runs")
     m.set_defaults(func=cmd_models)
@@ -231,7 +294,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        return args.func(args)
+        with progress.shown(not getattr(args, "quiet", False)):
+            return args.func(args)
     except EdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -286,7 +286,9 @@ def evaluate_predictor(predictor, coco_gt: Union[str, Path, COCO], images_dir: O
     labels = getattr(getattr(predictor, "spec", None), "labels", None)
     stages: Dict[str, List[float]] = {}
     predictions: Dict[int, Dict[str, Any]] = {}
-    for image_id in sorted(gt.getImgIds()):
+    from edge.progress import bar
+
+    for image_id in bar(sorted(gt.getImgIds()), desc=f"eval ({getattr(predictor, 'name', 'model')})"):
         path = Path(images_dir) / gt.imgs[image_id]["file_name"]
         image = cv2.imread(str(path))
         if image is None:

@@ -7,16 +7,20 @@ exporter exports the demo model or downloads an official one) when one is instal
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 from . import cache, plugins
+from .backends import lite_installed
 from .bundle import MANIFEST_FILE, MODEL_FILE, host_target, is_bundle, open_bundle
 from .errors import ModelError
 from .inference_dir import INFERENCE_YML, find_program, is_inference_dir
 from .spec import ModelSpec
 from .zoo import DEMO_MODEL, get_model
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,18 +52,22 @@ def open_model_dir(model_dir: Path) -> LocalModel:
 
 
 def demo_bundle_dir(target: Optional[str] = None) -> Path:
-    """Where the demo model's bundle for `target` (default: this host) lives in the cache."""
+    """Where the demo model for `target` (default: this host) lives in the cache: a bundle, or for
+    target `paddle` the inference directory that Paddle Inference runs."""
     return cache.demo_dir() / f"{DEMO_MODEL}-{target or host_target()}"
 
 
-def named_model_dir(name: str) -> Path:
+def named_model_dir(name: str, backend: str = "auto") -> Path:
     """The local directory of a named model: from the cache, else provided by a plugin on first use."""
-    if name == DEMO_MODEL:
-        local = demo_bundle_dir()
-        if is_bundle(local):
-            return local
-    else:
+    if name != DEMO_MODEL:
         local = cache.official_dir(get_model(name).name)
-        if is_inference_dir(local):
-            return local
-    return plugins.provide_model(name)
+        return local if is_inference_dir(local) else plugins.provide_model(name)
+    target = None
+    if backend == "paddle" or (backend == "auto" and not lite_installed()):
+        if backend == "auto":  # e.g. an aarch64 board without the project's paddlelite wheel
+            logger.warning("paddlelite is not installed: backend auto runs %s on Paddle Inference", name)
+        target = "paddle"
+    local = demo_bundle_dir(target)
+    if is_bundle(local) or is_inference_dir(local):
+        return local
+    return plugins.provide_model(name, target=target)

@@ -67,7 +67,7 @@ class InstanceSegPipeline:
 
     def _local_predictor(self, module: Dict[str, Any]) -> LocalPredictor:
         name, model_dir = module.get("model_name"), module.get("model_dir")
-        model = open_model_dir(Path(model_dir) if model_dir else named_model_dir(name))
+        model = open_model_dir(Path(model_dir) if model_dir else named_model_dir(name, module.get("backend", "auto")))
         return LocalPredictor(model, module.get("backend", "auto"), module.get("threads"), module.get("power_mode"))
 
     def predict(self, input: Any, device: Optional[str] = None, threshold: Optional[float] = None,

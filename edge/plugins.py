@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, List
+from typing import Any, List, Optional
 
 from .errors import ModelError
 
@@ -42,11 +42,12 @@ def add_commands(subparsers: Any) -> None:
             plugin.add_commands(subparsers)
 
 
-def provide_model(name: str) -> Path:
-    """A model directory for `name` from the first plugin that provides models."""
+def provide_model(name: str, target: Optional[str] = None) -> Path:
+    """A model directory for `name` (for the demo model: for `target`, default this host) from the
+    first plugin that provides models."""
     for plugin in plugins():
         if hasattr(plugin, "provide_model"):
-            return Path(plugin.provide_model(name))
+            return Path(plugin.provide_model(name, target=target))
     raise ModelError(
         f"{name} is not on this machine, and this install cannot fetch or export it (the exporter is not "
         f"installed: {EXPORT_EXTRA}). Export a bundle on a host with `edge export` and pass --model <bundle>, "

@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import BackendError, ConfigError, ModelError, RemoteError
 from .models import LocalModel
+from .backends import Backend
 from .postprocess import Detections, postprocess_outputs
 from .preprocess import Preprocessor
 from .spec import ModelSpec
@@ -36,26 +37,32 @@ class LocalPredictor:
     """Pre-processing, one backend, post-processing: what runs on the board."""
 
     def __init__(self, model: LocalModel, backend: str = "auto", threads: Optional[int] = None,
-                 power_mode: Optional[str] = None):
-        from .backends import create_backend
-
+                 power_mode: Optional[str] = None, engine: Optional[Backend] = None):
+        """`engine`: an already-built backend to run instead of `backend` (e.g. ARM kernels under qemu)."""
         self.model = model
         self.spec: ModelSpec = model.spec
+        if engine is None:
+            engine = self._create_engine(model, backend, threads, power_mode)
+        self.backend = engine
+        # inference directories are held to PaddleX's results: resize as PaddleX does (docs/DIFFERENCES.md)
+        self.preprocess = Preprocessor(self.spec, portable_resize=model.kind == "bundle")
+        self.name = engine.name
+        self.last_stage_seconds: Dict[str, float] = {}
+
+    @staticmethod
+    def _create_engine(model: LocalModel, backend: str, threads: Optional[int], power_mode: Optional[str]) -> Backend:
+        from .backends import create_backend
+
         kind = backend if backend != "auto" else ("lite" if model.kind == "bundle" else "paddle")
         if kind == "lite" and model.kind != "bundle":
             raise ConfigError(f"backend 'lite' needs a bundle made by `edge export`, but {model.path} is an inference directory")
         if kind == "paddle" and model.kind != "inference_dir":
             raise ConfigError(f"backend 'paddle' needs an inference directory, but {model.path} is a Paddle Lite bundle")
-        zoo_entry = MODELS.get(self.spec.model_name)
+        zoo_entry = MODELS.get(model.spec.model_name)
         mkldnn = zoo_entry.mkldnn if zoo_entry else False  # PaddleX 3.0.0 runs every model without MKLDNN on CPU
         # PaddleX runs PP-YOLOE_seg's programs on the old IR (its NEWIR_BLOCKLIST); the demo model is one too
-        new_ir = zoo_entry.new_ir if zoo_entry else not self.spec.model_name.startswith("PP-YOLOE_seg")
-        self.backend = create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn,
-                                      new_ir=new_ir)
-        # inference directories are held to PaddleX's results: resize as PaddleX does (docs/DIFFERENCES.md)
-        self.preprocess = Preprocessor(self.spec, portable_resize=model.kind == "bundle")
-        self.name = self.backend.name
-        self.last_stage_seconds: Dict[str, float] = {}
+        new_ir = zoo_entry.new_ir if zoo_entry else not model.spec.model_name.startswith("PP-YOLOE_seg")
+        return create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn, new_ir=new_ir)
 
     def __call__(self, image: np.ndarray, threshold: float) -> Detections:
         t0 = time.perf_counter()

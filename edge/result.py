@@ -59,8 +59,11 @@ class InstanceSegResult(dict):
             print(self._printable())
 
     def save_to_json(self, save_path: str, indent: int = 4, ensure_ascii: bool = False) -> Path:
+        """Write what PaddleX 3.0.0 writes: the *inner* dict of `json` (input_path, page_index, boxes,
+        masks), without the {"res": ...} wrapper, to <save_path>/<basename>_res.json or to save_path
+        itself when it ends in .json (byte-compared with PaddleX's own output in tests/edge/test_result.py)."""
         path = self._target(save_path, ".json", (".json",))
-        path.write_text(json.dumps(self.json, indent=indent, ensure_ascii=ensure_ascii), encoding="utf-8")
+        path.write_text(json.dumps(self.json["res"], indent=indent, ensure_ascii=ensure_ascii), encoding="utf-8")
         return path
 
     # ------------------------------------------------------------------ pictures

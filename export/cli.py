@@ -58,7 +58,8 @@ def _export(args: argparse.Namespace) -> int:
     options = ExportOptions(target=args.target, graph=args.graph,
                             precision=Precision.from_flags(args.int8, args.fp16, args.weight_only),
                             calib_dir=args.calib, calib_count=args.calib_count, algo=args.algo,
-                            out_dir=Path(args.out), verify=not args.no_verify, eval_data=args.eval_data)
+                            out_dir=Path(args.out), verify=not args.no_verify, eval_data=args.eval_data,
+                            verify_arm=args.verify_arm)
     export_with_report(source, options)
     return 0
 
@@ -82,7 +83,7 @@ def export_report(result: Any) -> str:
         lines.append(f"  {m['model_file']}: {size:.1f} MB, {m['precision']}, target {m['target']}, sha256 {m['sha256'][:12]}")
     for name, check in (m.get("verification") or {}).items():
         keys = ("matched", "reference_instances", "max_box_diff_px", "min_mask_agreement", "paddle_mask_ap",
-                "lite_mask_ap", "fp32_mask_ap", "int8_mask_ap", "mask_ap_drop")
+                "lite_mask_ap", "fp32_mask_ap", "int8_mask_ap", "int8_arm_mask_ap", "mask_ap_drop", "engine")
         lines.append(f"  verify {name}: " + ", ".join(f"{k}={check[k]:.4g}" if isinstance(check[k], float) else f"{k}={check[k]}"
                                                   for k in keys if k in check))
     lines += ["next:", f"  edge predict --model {result.path} --input <image|dir|video> --save_path ./output"]
@@ -149,11 +150,17 @@ def add_commands(sub: Any) -> None:
     q.add_argument("--weight-only", choices=["int8", "int16"], help="weight-only quantization: smaller file, FP32 compute")
     e.add_argument("--out", default="edge_models", help="output root (default ./edge_models)")
     e.add_argument("--no-verify", action="store_true", help="skip the verification stage")
+    e.add_argument("--verify-arm", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the ARM .nb on ARM kernels under qemu and record the figures (default: on when "
+                        "qemu-aarch64-static and the project's aarch64 runner are here)")
     e.add_argument("--eval-data", type=Path, help="COCO annotation json (images beside it) for mask AP in the INT8 check")
+    e.add_argument("--quiet", action="store_true",
+                   help="no progress bars for calibration and verification (none when stderr is not a terminal)")
     e.set_defaults(func=cmd_export)
 
     d = sub.add_parser("demo", help="offline: export the demo model (host + ARM INT8) and segment the sample images")
     d.add_argument("--save_path", default="./output", help="where pictures and JSON go (default ./output)")
     d.add_argument("--out", default="edge_models", help="where bundles go (default ./edge_models)")
     d.add_argument("--quick", action="store_true", help="host bundle only, no ARM INT8 export")
+    d.add_argument("--quiet", action="store_true", help="no progress bars (none when stderr is not a terminal)")
     d.set_defaults(func=cmd_demo)

@@ -40,6 +40,7 @@ class ExportOptions:
     algo: str = "avg"
     out_dir: Path = Path("edge_models")
     verify: bool = True
+    verify_arm: Optional[bool] = None  # run the ARM .nb on ARM kernels (qemu); None: when the emulator is here
     eval_data: Optional[Path] = None  # COCO json (images/ beside it) for mask AP in the checks; default: the source's
 
     @property
@@ -103,6 +104,7 @@ def export_model(source: Source, options: ExportOptions,
         check_output(Path(options.out_dir) / name, is_inference_dir, "an exported program")
     else:
         check_output(Path(options.out_dir) / name, is_bundle, "a bundle")
+    arm_check = _verify_arm_wanted(options)  # before minutes of work: asked for and impossible fails now
     seconds: Dict[str, float] = {}
 
     @contextmanager
@@ -149,7 +151,8 @@ def export_model(source: Source, options: ExportOptions,
             with step("verify"):
                 verification = _verify(fp32_dir, deploy_dir if options.int8 else None, spec, images, work,
                                        nb if options.target == "x86" and not options.int8 else None,
-                                       options.eval_data or source.eval_data)
+                                       options.eval_data or source.eval_data,
+                                       nb if arm_check else None)
 
         from .bundle import write_bundle
 
@@ -168,18 +171,38 @@ def export_model(source: Source, options: ExportOptions,
     return ExportResult(out, open_bundle(out).manifest, seconds)
 
 
+def _verify_arm_wanted(options: ExportOptions) -> bool:
+    """--verify-arm: on by default where ARM kernels can run here; asked for and impossible is an error."""
+    if options.target != "arm" or not options.verify or options.verify_arm is False:
+        return False
+    from .emulator import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason and options.verify_arm:
+        raise ExportError(f"--verify-arm: {reason}")
+    if reason:
+        logger.warning("ARM verification skipped: %s. The bundle carries no ARM-kernel evidence.", reason)
+    return reason is None
+
+
 def _verify(fp32_dir: Path, int8_dir: Optional[Path], spec: ModelSpec, images: List[Path], work: Path,
-            x86_nb: Optional[Path], eval_data: Optional[Path]) -> Dict[str, Any]:
+            x86_nb: Optional[Path], eval_data: Optional[Path], arm_nb: Optional[Path] = None) -> Dict[str, Any]:
     from .bundle import write_bundle
     from .optimize import optimize
     from .verify import verify_fp32, verify_int8
 
-    h, w = spec.input_size or (640, 640)
+    shapes = [[1, 2], [1, 3, *(spec.input_size or (640, 640))], [1, 2]]
     nb = x86_nb or optimize(fp32_dir, work / "verify_x86", "x86")
-    check = write_bundle(work / "verify", "x86-fp32", nb, spec, [[1, 2], [1, 3, h, w], [1, 2]], extra={"target": "x86"})
+    check = write_bundle(work / "verify", "x86-fp32", nb, spec, shapes, extra={"target": "x86"})
     result: Dict[str, Any] = {"fp32_lite_x86_vs_paddle": verify_fp32(fp32_dir, check, images, eval_data=eval_data)}
     if int8_dir is not None:
         result["int8_program_vs_fp32"] = verify_int8(fp32_dir, int8_dir, images, eval_data=eval_data)
+    if arm_nb is not None:
+        from .verify_arm import verify_arm
+
+        arm = write_bundle(work / "verify", "arm", arm_nb, spec, shapes, extra={"target": "arm"})
+        key = "int8_arm_vs_fp32" if int8_dir is not None else "fp32_arm_vs_x86_lite"
+        result[key] = verify_arm(arm, check, images, int8=int8_dir is not None, eval_data=eval_data)
     return result
 
 

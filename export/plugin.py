@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Optional
 
 from edge.bundle import host_target
 from edge.errors import EdgeError, ModelError
@@ -16,22 +17,23 @@ from edge.models import demo_bundle_dir
 from edge.zoo import DEMO_MODEL
 
 from .cli import add_commands  # noqa: F401  (part of the plugin interface)
-from .toolchain import require_toolchain
+from .toolchain import REQUIRED, require_toolchain
 
 logger = logging.getLogger(__name__)
 
 
-def provide_model(name: str) -> Path:
-    """A model directory for `name`, made on this machine (ModelError when it cannot be)."""
+def provide_model(name: str, target: Optional[str] = None) -> Path:
+    """A model directory for `name`, made on this machine (ModelError when it cannot be); the demo
+    model is exported for `target` (default: this host; `paddle`: an inference directory)."""
     try:
         if name == DEMO_MODEL:
-            require_toolchain("exporting the demo model on first use")
+            require_toolchain("exporting the demo model on first use", ["paddle"] if target == "paddle" else REQUIRED)
             from .demo import demo_source
             from .exporter import ExportOptions, export_model
 
-            bundle = demo_bundle_dir()
+            bundle = demo_bundle_dir(target)
             logger.info("exporting the demo model to %s (first use)", bundle)
-            options = ExportOptions(target=host_target(), out_dir=bundle.parent, verify=False)
+            options = ExportOptions(target=target or host_target(), out_dir=bundle.parent, verify=False)
             return export_model(demo_source(), options).path
         from .download import fetch_model
 

@@ -183,7 +183,9 @@ class _CalibrationFeeds:
     def __call__(self):
         import cv2
 
-        for path in self.images:
+        from edge.progress import bar
+
+        for path in bar(self.images, desc="calibration"):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 raise ExportError(f"calibration image {path} cannot be read; remove it or convert it to JPEG/PNG")

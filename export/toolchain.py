@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from importlib import metadata
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import edge
 from edge.errors import ExportError
@@ -16,9 +16,10 @@ from edge.plugins import EXPORT_EXTRA
 REQUIRED = {"paddle": "paddlepaddle", "paddlelite": "paddlelite"}  # module -> distribution
 
 
-def require_toolchain(what: str) -> None:
-    """Raise ExportError naming the missing packages when `what` cannot run on this install."""
-    missing = [dist for module, dist in REQUIRED.items() if importlib.util.find_spec(module) is None]
+def require_toolchain(what: str, modules: Sequence[str] = tuple(REQUIRED)) -> None:
+    """Raise ExportError naming the missing packages when `what` cannot run on this install
+    (`modules`: what it needs; a Paddle-only export, target `paddle`, runs without paddlelite)."""
+    missing = [REQUIRED[module] for module in modules if importlib.util.find_spec(module) is None]
     if missing:
         raise ExportError(f"{what} needs {' and '.join(missing)}, which this install lacks: {EXPORT_EXTRA}")
 

@@ -88,8 +88,10 @@ def compare(reference: Sequence[Detections], candidate: Sequence[Detections]) ->
 
 
 def run_predictor(predictor, images: Sequence[Path], threshold: float) -> List[Detections]:
+    from edge.progress import bar
+
     out = []
-    for path in images:
+    for path in bar(images, desc=f"verify ({getattr(predictor, 'name', 'model')})"):
         image = cv2.imread(str(path))
         if image is None:
             raise InputError(path, "OpenCV cannot decode this verification image; remove it from the folder")
@@ -97,7 +99,7 @@ def run_predictor(predictor, images: Sequence[Path], threshold: float) -> List[D
     return out
 
 
-def _agreement(reference, candidate, images: Sequence[Path], threshold: float, eval_data: Optional[Path],
+def agreement(reference, candidate, images: Sequence[Path], threshold: float, eval_data: Optional[Path],
                names: tuple) -> Dict[str, object]:
     """Instance agreement of two predictors, plus each one's mask AP on labelled data when given."""
     result: Dict[str, object] = dict(compare(run_predictor(reference, images, threshold),
@@ -121,7 +123,7 @@ def verify_fp32(program_dir: Path, x86_nb_bundle: Path, images: Sequence[Path], 
 
     paddle = LocalPredictor(open_model_dir(program_dir), "paddle")
     lite = LocalPredictor(open_model_dir(x86_nb_bundle), "lite")
-    result = _agreement(paddle, lite, images, threshold, eval_data, ("paddle", "lite"))
+    result = agreement(paddle, lite, images, threshold, eval_data, ("paddle", "lite"))
     logger.info("FP32 parity (Lite x86 vs Paddle Inference): %s", result)
     return result
 
@@ -134,6 +136,6 @@ def verify_int8(fp32_dir: Path, int8_dir: Path, images: Sequence[Path], threshol
 
     fp32 = LocalPredictor(open_model_dir(fp32_dir), "paddle")
     int8 = LocalPredictor(open_model_dir(int8_dir), "paddle")
-    result = _agreement(fp32, int8, images, threshold, eval_data, ("fp32", "int8"))
+    result = agreement(fp32, int8, images, threshold, eval_data, ("fp32", "int8"))
     logger.info("INT8 agreement (quantized vs FP32 program): %s", result)
     return result

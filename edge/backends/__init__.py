@@ -5,6 +5,7 @@ Engines are imported lazily so a board with only `paddlelite` never imports `pad
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import List, Mapping, Optional, Protocol, Sequence
 
@@ -13,6 +14,11 @@ import numpy as np
 from ..errors import ConfigError
 
 ENGINES = ("lite", "paddle")  # local engines; the pipeline config adds "auto" and "remote"
+
+
+def lite_installed() -> bool:
+    """Whether the `paddlelite` package is importable here (without importing it: it is slow)."""
+    return importlib.util.find_spec("paddlelite") is not None
 
 
 class Backend(Protocol):

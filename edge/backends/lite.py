@@ -30,7 +30,10 @@ def _import_lite():
             raise BackendError(f"paddlelite 2.13 needs numpy < 2 (found {numpy.__version__}): pip install 'numpy<2'")
         from paddlelite import lite
     except ImportError as exc:
-        raise BackendError(f"the lite backend needs the paddlelite package ({exc}); pip install paddlelite==2.13rc0") from None
+        raise BackendError(
+            f"the lite backend needs the paddlelite package ({exc}): on x86_64 with CPython <= 3.10, "
+            "pip install paddlelite==2.13rc0; on aarch64 (Raspberry Pi, Jetson), the project's own wheel: pip install "
+            "--find-links third_party/paddlelite-aarch64 paddlelite==2.13rc0 (README: Raspberry Pi / Jetson)") from None
     return lite
 
 

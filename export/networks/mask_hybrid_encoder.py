@@ -1,7 +1,7 @@
 """MaskHybridEncoder (PaddleDetection ppdet/modeling/transformers/hybrid_encoder.py), inference only.
 
 Input: the backbone's four stage outputs (strides 4, 8, 16, 32). The three coarse levels go
-through input projection, one transformer encoder layer on stride 32, a top-down FPN and a
+through input projection, one transformer encoder layer on stride 16, a top-down FPN and a
 bottom-up PAN; the stride-4 level joins the mask-feature branch that makes the prototypes.
 
 Written for Paddle Lite as well as Paddle Inference: activations are `x * sigmoid(x)` (no
@@ -168,14 +168,17 @@ class MaskFeatFPN(nn.Layer):
 
 class MaskHybridEncoder(nn.Layer):
     def __init__(self, in_channels: Sequence[int] = (64, 256, 512, 1024), input_size: Tuple[int, int] = (640, 640),
-                 hidden_dim: int = 256, use_encoder_idx: Sequence[int] = (2,), num_encoder_layers: int = 1,
+                 hidden_dim: int = 256, use_encoder_idx: Sequence[int] = (1,), num_encoder_layers: int = 1,
                  nhead: int = 8, dim_feedforward: int = 1024, num_prototypes: int = 128, expansion: float = 0.5,
                  depth_mult: float = 1.0, mask_feat_channels: Sequence[int] = (64, 32)):
         super().__init__()
         x4_channels, *level_channels = in_channels
         self.feat_strides = [8, 16, 32]
         self.hidden_dim = hidden_dim
-        self.use_encoder_idx = list(use_encoder_idx)  # indices into the three coarse levels
+        # indices into the three coarse levels (strides 8, 16, 32). PaddleDetection's config says
+        # `use_encoder_idx: [2]` over the four backbone levels and MaskHybridEncoder subtracts one
+        # after dropping the stride-4 level: Mask-RT-DETR-S's transformer layer runs on stride 16
+        self.use_encoder_idx = list(use_encoder_idx)
         self.input_proj = nn.LayerList([
             nn.Sequential(nn.Conv2D(c, hidden_dim, 1, bias_attr=False), nn.BatchNorm2D(hidden_dim))
             for c in level_channels

@@ -129,3 +129,34 @@ def test_paddle_backend_runs_pir_programs(standin_edge, tmp_path, photo):
     assert [b["cls_id"] for b in pir["boxes"]] == [b["cls_id"] for b in legacy["boxes"]]
     for a, b in zip(pir["boxes"], legacy["boxes"]):
         np.testing.assert_allclose(a["coordinate"], b["coordinate"], atol=1e-4)
+
+
+WITHOUT_LITE = ("import sys; sys.modules['paddlelite'] = None  # as on a board where the wheel is not installed\n"
+                "from edge.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def test_without_paddlelite_auto_runs_the_demo_model_on_paddle_inference(tmp_path):
+    """An aarch64 board without the project's paddlelite wheel: `backend: auto` takes Paddle Inference and says so."""
+    import json
+    import subprocess
+    import sys
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "synthetic" / "000001.jpg"
+    env = {**__import__("os").environ, "EDGE_CACHE": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-c", WITHOUT_LITE, "predict", "--input", str(sample)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "paddlelite is not installed: backend auto runs PP-YOLOE_seg-demo on Paddle Inference" in run.stderr
+    assert json.loads(run.stdout)["res"]["boxes"]
+    assert (tmp_path / "cache" / "demo" / "PP-YOLOE_seg-demo-paddle" / "inference.yml").is_file()
+
+
+def test_without_paddlelite_a_bundle_names_the_wheel_to_install(standin_edge):
+    import subprocess
+    import sys
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "synthetic" / "000001.jpg"
+    run = subprocess.run([sys.executable, "-c", WITHOUT_LITE, "predict", "--model", str(standin_edge.bundle_dir),
+                          "--input", str(sample)], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert "--find-links third_party/paddlelite-aarch64" in run.stderr, run.stderr[-1000:]

@@ -16,7 +16,7 @@ def test_predict_prints_and_saves(standin_edge, sample_images, tmp_path, capsys)
     assert '"res"' in capsys.readouterr().out
     stem = sample_images[0].stem
     assert (tmp_path / f"{stem}_res.jpg").exists()
-    assert json.loads((tmp_path / f"{stem}_res.json").read_text())["res"]["input_path"] == str(sample_images[0])
+    assert json.loads((tmp_path / f"{stem}_res.json").read_text())["input_path"] == str(sample_images[0])
 
 
 def test_errors_are_one_line_and_exit_2(tmp_path, capsys):

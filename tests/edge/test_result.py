@@ -1,5 +1,6 @@
 """PaddleX's result API: print, json, save_to_json, img, save_to_img and their path rules."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,8 +41,38 @@ def test_json_has_masks_as_nested_lists(result):
 
 def test_save_to_json_directory_and_file(result, tmp_path):
     assert result.save_to_json(str(tmp_path)) == tmp_path / "cat_res.json"
-    assert json.loads((tmp_path / "cat_res.json").read_text())["res"]["boxes"][0]["label"] == "dog"
+    saved = json.loads((tmp_path / "cat_res.json").read_text())
+    assert list(saved) == ["input_path", "page_index", "boxes", "masks"]  # the inner dict: no "res" wrapper
+    assert saved["boxes"][0]["label"] == "dog" and saved == result.json["res"]
     assert result.save_to_json(str(tmp_path / "x" / "named.json")).exists()
+
+
+PADDLEX_RESULTS = Path(__file__).resolve().parents[1] / "data" / "paddlex_result"
+
+
+def paddlex_cases():
+    """The inputs tools/paddlex_reference/result_json.py gave PaddleX 3.0.0's own InstanceSegResult."""
+    with np.load(PADDLEX_RESULTS / "cases.npz") as data:
+        cases = json.loads(str(data["cases_json"]))
+        return [
+            (index, InstanceSegResult(case["input_path"], case["page_index"], case["boxes"],
+                                      [data[f"case{index}_mask{i}"] for i in range(len(case["boxes"]))]))
+            for index, case in enumerate(cases)
+        ]
+
+
+@pytest.mark.parametrize("index, res", paddlex_cases(), ids=["image", "pdf_page", "no_instances"])
+def test_save_to_json_writes_the_bytes_paddlex_writes(index, res, tmp_path):
+    """Byte for byte what PaddleX 3.0.0's save_to_json wrote for the same result (directory and .json path),
+    and the same `json` property."""
+    written = res.save_to_json(str(tmp_path))
+    theirs = PADDLEX_RESULTS / "paddlex" / written.name
+    assert theirs.is_file(), f"PaddleX named its file differently: {sorted(p.name for p in theirs.parent.iterdir())}"
+    assert written.read_bytes() == theirs.read_bytes()
+    explicit = res.save_to_json(str(tmp_path / f"explicit_{index}.json"))
+    assert explicit.read_bytes() == (PADDLEX_RESULTS / "paddlex" / f"explicit_{index}.json").read_bytes()
+    property_file = PADDLEX_RESULTS / "paddlex" / f"json_property_{index}.json"
+    assert res.json == json.loads(property_file.read_text(encoding="utf-8"))
 
 
 def test_save_to_img_keeps_the_input_suffix(result, tmp_path):

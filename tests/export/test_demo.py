@@ -11,8 +11,6 @@ import pytest
 from edge.cli import main
 from edge.zoo import DEMO_MODEL
 from export.demo import EVAL_IMAGES, demo_info, demo_source
-from export.exporter import ExportOptions, export_model
-from export.precision import Precision
 
 
 @pytest.fixture(scope="module")
@@ -23,33 +21,27 @@ def cache(tmp_path_factory):
         yield path
 
 
-@pytest.fixture(scope="module")
-def int8_export(cache, tmp_path_factory):
-    """ARM INT8 export of the demo model, verified on the held-out split (what `make demo` does)."""
-    return export_model(demo_source(), ExportOptions(target="arm", precision=Precision.INT8, out_dir=tmp_path_factory.mktemp("out")))
-
-
 def test_shipped_files_describe_the_model():
     info = demo_info()
     assert info["labels"] == ["circle", "rectangle", "triangle", "star", "ring"]
     assert info["arch"]["input_size"] == [192, 192] and info["config"]["seed"] == 0
 
 
-def test_demo_model_reaches_mask_ap_0_5_on_held_out_data(int8_export):
-    fp32 = int8_export.manifest["verification"]["fp32_lite_x86_vs_paddle"]
+def test_demo_model_reaches_mask_ap_0_5_on_held_out_data(demo_int8_export):
+    fp32 = demo_int8_export.manifest["verification"]["fp32_lite_x86_vs_paddle"]
     assert fp32["paddle_mask_ap"] >= 0.5, fp32
 
 
-def test_lite_x86_bundle_keeps_mask_ap_within_0_2_points(int8_export):
-    fp32 = int8_export.manifest["verification"]["fp32_lite_x86_vs_paddle"]
+def test_lite_x86_bundle_keeps_mask_ap_within_0_2_points(demo_int8_export):
+    fp32 = demo_int8_export.manifest["verification"]["fp32_lite_x86_vs_paddle"]
     assert abs(fp32["paddle_mask_ap"] - fp32["lite_mask_ap"]) <= 0.002, fp32
 
 
-def test_int8_drops_at_most_one_point_and_the_manifest_records_both(int8_export):
-    int8 = int8_export.manifest["verification"]["int8_program_vs_fp32"]
+def test_int8_drops_at_most_one_point_and_the_manifest_records_both(demo_int8_export):
+    int8 = demo_int8_export.manifest["verification"]["int8_program_vs_fp32"]
     assert int8["fp32_mask_ap"] - int8["int8_mask_ap"] <= 0.01, int8
     assert int8["eval_data"].endswith("annotations.json")
-    quant = int8_export.manifest["quantization"]
+    quant = demo_int8_export.manifest["quantization"]
     assert quant["count"] == 32 and quant["quantized_ops"]
 
 

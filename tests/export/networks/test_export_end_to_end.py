@@ -18,6 +18,7 @@ from export.exporter import ExportOptions, export_model
 from export.precision import Precision
 from export.networks.mask_rtdetr import MaskRTDETR, export_mask_rtdetr
 from export.networks.ppyoloe_seg import PPYOLOESeg, export_ppyoloe_seg, ppyoloe_seg_spec
+from export.emulator import unavailable_reason
 from export.optimize import nb_kernels, optimize
 from export.source import resolve_source
 from seeded_weights import random_weights, seeded_state
@@ -85,3 +86,18 @@ def test_reference_graph_legacy_program_converts_after_compat(exported):
     apply_compat_passes(program, tmp / "reference_compat")
     for target in ("arm", "x86"):
         assert optimize(tmp / "reference_compat", tmp / f"reference_{target}", target).stat().st_size > 1e6
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"ARM EMULATOR MISSING, ARM CHECKS NOT RUN: {unavailable_reason()}")
+def test_arm_bundles_on_arm_kernels(exported):
+    """Both edge networks' ARM bundles on Paddle Lite's ARM kernels (qemu) against x86 Lite FP32."""
+    from export.verify_arm import verify_arm
+
+    fp32 = verify_arm(exported["arm"].path, exported["x86"].path, sorted(IMAGES.glob("*.jpg")), int8=False)
+    print(exported["name"], "FP32 ARM vs x86 Lite:", fp32)
+    assert fp32["reference_instances"] > 0
+    assert fp32["matched"] == fp32["reference_instances"] == fp32["candidate_instances"]
+    assert fp32["max_box_diff_px"] <= 1e-2 and fp32["min_mask_agreement"] >= 0.99
+    int8 = exported["arm_int8"].manifest["verification"]["int8_arm_vs_fp32"]   # written by the export itself
+    print(exported["name"], "INT8 ARM vs FP32:", int8)
+    assert int8["engine"] == "lite-arm-qemu" and int8["reference_instances"] > 0 and int8["recall"] > 0.5

@@ -1,0 +1,1 @@
+"""PaddleDetection reference harness (README.md); weights_recipe is shared with the tests."""
