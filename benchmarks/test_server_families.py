@@ -34,7 +34,9 @@ from edge.zoo import MODELS
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "samples" / "coco" / "000000014439.jpg"  # 640 x 427
 BASELINE = Path(__file__).resolve().parent / "baselines" / "server_families.json"
-THREADS, RUNS, THRESHOLD = 2, 3, 0.05
+THREADS, RUNS = 2, 3
+# random-weight scores (tools/server_families): RCNN / SOLOv2 up to ~0.4, Mask-RT-DETR 0.03-0.06
+THRESHOLDS = {"Mask-RT-DETR": 0.01}
 FAMILIES = ["MaskRCNN-ResNet50-FPN", "MaskRCNN-ResNet50", "Cascade-MaskRCNN-ResNet50-FPN", "SOLOv2",
             "Mask-RT-DETR-L", "Mask-RT-DETR-M", "Mask-RT-DETR-X", "Mask-RT-DETR-H"]
 FAMILIES_DIR = Path(os.environ["EDGE_FAMILIES_DIR"]) if os.environ.get("EDGE_FAMILIES_DIR") else None
@@ -50,7 +52,7 @@ def _median_seconds(fn, runs: int = RUNS) -> float:
     return statistics.median(times)
 
 
-def _paddlex_seconds(model_dir: Path) -> float | None:
+def _paddlex_seconds(model_dir: Path, threshold: float) -> float | None:
     """PaddleX's own predictor on the same photo, in its own process (it has its own paddle)."""
     python = sys.executable if importlib.util.find_spec("paddlex") else os.environ.get("EDGE_PADDLEX_PYTHON")
     if not python:
@@ -58,7 +60,7 @@ def _paddlex_seconds(model_dir: Path) -> float | None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "px.npz"
         subprocess.run([python, str(ROOT / "tools" / "server_families" / "run_paddlex.py"), "--model-dir", str(model_dir),
-                        "--images", str(PHOTO), "--threshold", str(THRESHOLD), "--out", str(out),
+                        "--images", str(PHOTO), "--threshold", str(threshold), "--out", str(out),
                         "--threads", str(THREADS), "--time", str(RUNS)], check=True, capture_output=True)
         return float(np.load(out)["time_s"])
 
@@ -81,25 +83,26 @@ def test_server_family_speed_vs_paddlex(family, long_benchmark, benchmark):
     if FAMILIES_DIR is None or not (FAMILIES_DIR / family).is_dir():
         pytest.skip("set EDGE_FAMILIES_DIR to the harness's exports (tools/server_families/README.md)")
     model_dir = FAMILIES_DIR / family
+    threshold = THRESHOLDS.get(family.rsplit("-", 1)[0], 0.05)
     image = cv2.imread(str(PHOTO))
     model = open_model_dir(model_dir)
     chosen = MODELS[family].mkldnn
 
     ours = LocalPredictor(model, threads=THREADS)
-    ours_s = _median_seconds(lambda: ours(image, THRESHOLD))
-    result = ours(image, THRESHOLD)
+    ours_s = _median_seconds(lambda: ours(image, threshold))
+    result = ours(image, threshold)
     stages = dict(ours.last_stage_seconds)
-    benchmark.pedantic(ours, args=(image, THRESHOLD), rounds=1, iterations=1)
+    benchmark.pedantic(ours, args=(image, threshold), rounds=1, iterations=1)
 
-    other = LocalPredictor(model, threads=THREADS)
-    other.backend = type(ours.backend)(model_dir, threads=THREADS, mkldnn=not chosen, new_ir=MODELS[family].new_ir)
     try:
-        other_s = _median_seconds(lambda: other(image, THRESHOLD))
-        other_ok, other_note = _within_tolerance(other(image, THRESHOLD), result), ""
-    except BackendError as err:  # e.g. MaskRCNN's paste loop under MKLDNN on the new IR
+        other = LocalPredictor(model, threads=THREADS)
+        other.backend = type(ours.backend)(model_dir, threads=THREADS, mkldnn=not chosen, new_ir=MODELS[family].new_ir)
+        other_s = _median_seconds(lambda: other(image, threshold))
+        other_ok, other_note = _within_tolerance(other(image, threshold), result), ""
+    except BackendError as err:  # MaskRCNN's paste loop under MKLDNN on the new IR; Mask-RT-DETR-M does not load
         other_s, other_ok, other_note = float("nan"), False, f" (fails: {str(err).splitlines()[-1][:120]})"
 
-    reference, reference_s = "PaddleX predictor", _paddlex_seconds(model_dir)
+    reference, reference_s = "PaddleX predictor", _paddlex_seconds(model_dir, threshold)
     if reference_s is None:
         reference = "previous implementation (baseline file)"
         reference_s = json.loads(BASELINE.read_text())["seconds"].get(family)
