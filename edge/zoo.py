@@ -40,8 +40,9 @@ class ZooModel:
     input_size: Tuple[int, int] = (640, 640)  # [h, w]
     # Paddle Inference on CPU. PaddleX 3.0.0 runs every model with MKLDNN off (run_mode "paddle"); it is on
     # where it is faster and keeps PaddleX's results within tolerance (benchmarks/test_server_families.py,
-    # measured: Mask-RT-DETR-L 0.84x, -X 0.52x the time, same rows as PaddleX). MaskRCNN, Cascade fail to
-    # run with it on the new IR, Mask-RT-DETR-M fails to load, -H moves crops by a pixel (tools/server_families)
+    # measured: Mask-RT-DETR-L 0.58x, -X 0.49x, -H 0.24x the time; same rows as PaddleX, -H's coordinates
+    # within 3e-5 px, which can flip a crop's rounding by one pixel). MaskRCNN and Cascade fail to run with it
+    # on the new IR, Mask-RT-DETR-M and SOLOv2 fail to load (tools/server_families/README.md)
     mkldnn: bool = False
     new_ir: bool = True  # False: the old IR, as PaddleX's NEWIR_BLOCKLIST has it
     batch_one_only: bool = False
@@ -63,7 +64,7 @@ _CMR, _MRD, _MR = "Cascade Mask R-CNN", "Mask-RT-DETR", "Mask R-CNN"
 MODELS: Dict[str, ZooModel] = {m.name: m for m in [
     ZooModel("Cascade-MaskRCNN-ResNet50-FPN", _CMR, 36.3, 254.8, (141.69, 141.69), None, batch_one_only=True),
     ZooModel("Cascade-MaskRCNN-ResNet50-vd-SSLDv2-FPN", _CMR, 39.1, 254.7, (147.62, 147.62), None, batch_one_only=True),
-    ZooModel("Mask-RT-DETR-H", _MRD, 50.6, 449.9, (172.36, 172.36), (1615.75, 1615.75)),
+    ZooModel("Mask-RT-DETR-H", _MRD, 50.6, 449.9, (172.36, 172.36), (1615.75, 1615.75), mkldnn=True),
     ZooModel("Mask-RT-DETR-L", _MRD, 45.7, 113.6, (88.18, 88.18), (1090.84, 1090.84), mkldnn=True),
     ZooModel("Mask-RT-DETR-M", _MRD, 42.7, 66.6, (78.69, 78.69), None),
     ZooModel("Mask-RT-DETR-S", _MRD, 41.0, 51.8, (33.50, 33.50), None, edge=True),
