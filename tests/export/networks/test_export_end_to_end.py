@@ -94,8 +94,8 @@ def test_arm_bundles_on_arm_kernels(exported, request):
     from export.verify_arm import verify_arm
 
     if exported["name"] == "Mask-RT-DETR-S":
-        # Found by this check, not yet located: Lite 2.13-rc's ARM FP32 kernels compute Mask-RT-DETR-S differently
-        # from x86 Lite and Paddle Inference (seeded weights, 128x128: ARM scores ~0.04 higher, 44 of 600
+        # Found by this check: Lite 2.13-rc's ARM grid_sampler (bilinear) loops over the input's HxW, not the
+        # grid's, so the decoder's deformable attention is wrong on ARM (ARM scores ~0.04 higher, 44 of 600
         # instances matched). strict: the day it matches, this fails and the mark must go (README, ARM section).
         request.applymarker(pytest.mark.xfail(strict=True, reason="Mask-RT-DETR-S FP32 differs on Lite's ARM kernels"))
 
