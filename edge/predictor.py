@@ -60,10 +60,8 @@ class LocalPredictor:
             raise ConfigError(f"backend 'paddle' needs an inference directory, but {model.path} is a Paddle Lite bundle")
         zoo_entry = MODELS.get(model.spec.model_name)
         mkldnn = zoo_entry.mkldnn if zoo_entry else False  # PaddleX 3.0.0 runs every model without MKLDNN on CPU
-        # Server families get PaddleX's CPU configuration (new_ir per its NEWIR_BLOCKLIST); edge models and
-        # programs of unknown models keep Paddle's defaults (None), under which `edge export` verifies the
-        # x86 .nb against Paddle Inference to 1e-3 px (level-3 fusion moves seeded networks by ~3e-3 px)
-        new_ir = zoo_entry.new_ir if zoo_entry and not zoo_entry.edge else None
+        # PaddleX runs PP-YOLOE_seg's programs on the old IR (its NEWIR_BLOCKLIST); the demo model is one too
+        new_ir = zoo_entry.new_ir if zoo_entry else not model.spec.model_name.startswith("PP-YOLOE_seg")
         return create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn, new_ir=new_ir)
 
     def __call__(self, image: np.ndarray, threshold: float) -> Detections:

@@ -31,7 +31,7 @@ class Backend(Protocol):
 
 def create_backend(
     kind: str, model_path: Path, *, threads: Optional[int] = None, power_mode: Optional[str] = None,
-    mkldnn: Optional[bool] = None, new_ir: Optional[bool] = None,
+    mkldnn: Optional[bool] = None, new_ir: bool = True,
 ) -> Backend:
     """`lite`: a `.nb` file (or a bundle's model.nb); `paddle`: an inference directory."""
     if kind == "lite":

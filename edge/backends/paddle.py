@@ -22,7 +22,7 @@ class PaddleBackend:
     name = "paddle"
 
     def __init__(self, model_dir: Path, *, threads: Optional[int] = None, mkldnn: Optional[bool] = None,
-                 new_ir: Optional[bool] = None):
+                 new_ir: bool = True):
         try:
             from paddle import inference
         except ImportError as exc:
@@ -43,8 +43,7 @@ class PaddleBackend:
         # its fused kernels round differently, so the results would not be PaddleX's either.
         # Not for the exporter's simulated-INT8 programs (quantize/dequantize ops): those passes fold the
         # pairs into int8 weights that float kernels then refuse ("float32 ... int8"); Paddle's defaults run them.
-        # new_ir None: Paddle's defaults (edge models, unknown programs).
-        if new_ir is not None and not _is_quantized(program):
+        if not _is_quantized(program):
             if hasattr(config, "enable_new_ir"):
                 config.enable_new_ir(new_ir)
             if hasattr(config, "enable_new_executor"):
