@@ -9,6 +9,11 @@ Where we differ on purpose (see docs/DIFFERENCES.md):
 - A crop is always exactly the rounded box size (PP-YOLOE_seg's masks can be 1 px narrower than
   the image; the missing column is filled with 0 instead of silently shrinking the crop).
 - ``lowres`` masks (our edge graphs) are resized only for kept instances and only inside their box.
+- SOLOv2 (outputs ``bbox_num, cate_label, cate_score, segm``: no boxes) keeps ``score >= threshold`` as
+  PaddleX does, but its rows get a ``cls_id`` and a ``coordinate`` (the tight box around the mask) and
+  its masks are cropped to that box like every other model's; PaddleX gives ``class_id``, no
+  coordinate and full-image masks, on which its own serving and drawing fail. An empty mask has no
+  box and is dropped.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from .errors import BackendError
 from .spec import MaskLayout, ModelSpec
 
 
@@ -92,12 +98,51 @@ def postprocess(
     for i in keep:
         cls_id, score, x1, y1, x2, y2 = (float(v) for v in rows[i])
         coordinate = [max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)]
-        region = crop_region(coordinate)
-        if region[2] <= region[0] or region[3] <= region[1]:
-            continue  # no area: box and mask go together
+        if coordinate[2] <= coordinate[0] or coordinate[3] <= coordinate[1]:
+            continue  # no area after clipping (PaddleX's rule): box and mask go together
+        region = crop_region(coordinate)  # may be 0 px wide or high (a box under 1 px): an empty mask, as PaddleX
         if spec.mask_layout.kind == "lowres":
             masks.append(lowres_mask_in_box(mask[i], region, scale_factor, spec.mask_layout))
         else:
             masks.append(crop_full_mask(mask[i], region))
         boxes.append({"cls_id": int(cls_id), "label": spec.label(int(cls_id)), "score": score, "coordinate": coordinate})
     return Detections(boxes, masks)
+
+
+def solov2_postprocess(
+    labels: np.ndarray, scores: np.ndarray, segm: np.ndarray, spec: ModelSpec, threshold: float
+) -> Detections:
+    """SOLOv2's outputs (no boxes): rows with ``score >= threshold`` (PaddleX's rule for it), each
+    given the tight box around its full-image mask and the mask cropped to that box."""
+    boxes: List[dict] = []
+    masks: List[np.ndarray] = []
+    labels, scores = np.asarray(labels).reshape(-1), np.asarray(scores, dtype=np.float32).reshape(-1)
+    for i in np.flatnonzero(scores >= threshold):
+        mask = np.asarray(segm[i]) != 0
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if rows.size == 0:
+            continue  # an empty mask has no box
+        y1, y2, x1, x2 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        cls_id = int(labels[i])
+        boxes.append({"cls_id": cls_id, "label": spec.label(cls_id), "score": float(scores[i]),
+                      "coordinate": [float(x1), float(y1), float(x2), float(y2)]})
+        masks.append(mask[y1:y2, x1:x2].astype(np.uint8))
+    return Detections(boxes, masks)
+
+
+def postprocess_outputs(
+    outputs: Sequence[np.ndarray],
+    image_hw: Tuple[int, int],
+    scale_factor: Sequence[float],
+    spec: ModelSpec,
+    threshold: float,
+) -> Detections:
+    """The program's outputs, in program order, to detections: ``bbox, bbox_num, mask`` (every
+    exported detector and our edge graphs) or, for ``arch: SOLOv2``, ``bbox_num, cate_label, cate_score, segm``."""
+    if spec.arch == "SOLOv2":
+        if len(outputs) != 4:
+            raise BackendError(f"a SOLOv2 program has 4 outputs (bbox_num, cate_label, cate_score, segm); got {len(outputs)}")
+        _, labels, scores, segm = outputs
+        return solov2_postprocess(labels, scores, segm, spec, threshold)
+    bbox, bbox_num, mask = outputs[:3]
+    return postprocess(bbox, bbox_num, mask, image_hw, scale_factor, spec, threshold)

@@ -17,7 +17,7 @@ import numpy as np
 from .errors import BackendError, ConfigError, ModelError, RemoteError
 from .models import LocalModel
 from .backends import Backend
-from .postprocess import Detections, postprocess
+from .postprocess import Detections, postprocess_outputs
 from .preprocess import Preprocessor
 from .spec import ModelSpec
 from .zoo import MODELS
@@ -44,7 +44,8 @@ class LocalPredictor:
         if engine is None:
             engine = self._create_engine(model, backend, threads, power_mode)
         self.backend = engine
-        self.preprocess = Preprocessor(self.spec)
+        # inference directories are held to PaddleX's results: resize as PaddleX does (docs/DIFFERENCES.md)
+        self.preprocess = Preprocessor(self.spec, portable_resize=model.kind == "bundle")
         self.name = engine.name
         self.last_stage_seconds: Dict[str, float] = {}
 
@@ -58,17 +59,19 @@ class LocalPredictor:
         if kind == "paddle" and model.kind != "inference_dir":
             raise ConfigError(f"backend 'paddle' needs an inference directory, but {model.path} is a Paddle Lite bundle")
         zoo_entry = MODELS.get(model.spec.model_name)
-        mkldnn = zoo_entry.mkldnn if zoo_entry else True  # PaddleX turns MKLDNN off for some models
-        return create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn)
+        mkldnn = zoo_entry.mkldnn if zoo_entry else False  # PaddleX 3.0.0 runs every model without MKLDNN on CPU
+        # PaddleX runs PP-YOLOE_seg's programs on the old IR (its NEWIR_BLOCKLIST); the demo model is one too
+        new_ir = zoo_entry.new_ir if zoo_entry else not model.spec.model_name.startswith("PP-YOLOE_seg")
+        return create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn, new_ir=new_ir)
 
     def __call__(self, image: np.ndarray, threshold: float) -> Detections:
         t0 = time.perf_counter()
         feeds = self.preprocess(image)
         t1 = time.perf_counter()
-        bbox, bbox_num, mask = self.backend.run(feeds)[:3]
+        outputs = self.backend.run(feeds)
         t2 = time.perf_counter()
         scale = feeds[self.spec.input_names[2]][0]
-        detections = postprocess(bbox, bbox_num, mask, image.shape[:2], scale, self.spec, threshold)
+        detections = postprocess_outputs(outputs, image.shape[:2], scale, self.spec, threshold)
         detections.computed_by = self.name
         # seconds of the last call per stage, for `edge eval` and benchmarks
         self.last_stage_seconds = {"preprocess": t1 - t0, "model": t2 - t1, "postprocess": time.perf_counter() - t2}

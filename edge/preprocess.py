@@ -21,14 +21,19 @@ from .spec import ModelSpec
 INTERP_CODES = {0: cv2.INTER_NEAREST, 1: cv2.INTER_LINEAR, 2: cv2.INTER_CUBIC, 3: cv2.INTER_AREA, 4: cv2.INTER_LANCZOS4}
 
 
-def resize_image(img: np.ndarray, new_w: int, new_h: int, interpolation: int) -> np.ndarray:
-    """`cv2.resize` with OpenCV's own kernels, Intel IPP off for this call.
+def resize_image(img: np.ndarray, new_w: int, new_h: int, interpolation: int, portable: bool = True) -> np.ndarray:
+    """`cv2.resize` with OpenCV's own kernels, Intel IPP off for this call (`portable=True`).
 
     On x86, OpenCV hands 8-bit cubic resizes to IPP, which rounds exact .5 ties its own way (±1 on
     about 2 % of the pixels) and picks its code path per CPU. OpenCV's own kernel is the one the
     Android app's Java core reproduces bit for bit (android_demo/core, OpenCvResize), so the same
     image gives the same tensor on every host and in the app. The IPP switch is per thread.
+
+    `portable=False` is `cv2.resize` as OpenCV dispatches it, which is what PaddleX's predictor runs:
+    used for inference directories (the server families), whose results are held to PaddleX's.
     """
+    if not portable:
+        return cv2.resize(img, (new_w, new_h), interpolation=interpolation)
     use_ipp = cv2.ipp.useIPP()
     if use_ipp:
         cv2.ipp.setUseIPP(False)
@@ -56,7 +61,7 @@ def _hw(size: Any) -> List[int]:
     return [int(size[0]), int(size[1])]
 
 
-def _resize(op: Mapping[str, Any]) -> Op:
+def _resize(op: Mapping[str, Any], portable: bool = True) -> Op:
     target_h, target_w = _hw(op["target_size"])
     keep_ratio = bool(op.get("keep_ratio", False))
     interp_code = op.get("interp", 1)
@@ -71,7 +76,7 @@ def _resize(op: Mapping[str, Any]) -> Op:
             new_h, new_w = round(h * scale), round(w * scale)
         else:
             new_h, new_w = target_h, target_w
-        s.img = resize_image(s.img, new_w, new_h, interp)
+        s.img = resize_image(s.img, new_w, new_h, interp, portable)
         s.im_shape = [float(new_h), float(new_w)]
         s.scale_factor = [new_h / h, new_w / w]
 
@@ -82,8 +87,10 @@ def _normalize(op: Mapping[str, Any]) -> Op:
     is_scale = bool(op.get("is_scale", True))
     scale = 1.0 / 255.0 if is_scale else 1.0
     # PaddleX treats norm_type "none" like mean_std with the given mean/std (0 and 1 in both edge models)
-    mean = np.asarray(op.get("mean", [0.0, 0.0, 0.0]), dtype=np.float32).reshape(1, 1, -1)
-    std = np.asarray(op.get("std", [1.0, 1.0, 1.0]), dtype=np.float32).reshape(1, 1, -1)
+    # alpha and beta in double precision, then float32, as PaddleX computes them: random-weight
+    # RCNN programs turn a 1-ulp input difference into different masks (tools/server_families)
+    mean = np.asarray(op.get("mean", [0.0, 0.0, 0.0]), dtype=np.float64).reshape(1, 1, -1)
+    std = np.asarray(op.get("std", [1.0, 1.0, 1.0]), dtype=np.float64).reshape(1, 1, -1)
     if np.any(std == 0):
         raise ModelError("NormalizeImage.std must not contain 0")
     alpha = (scale / std).astype(np.float32)
@@ -153,9 +160,14 @@ _BUILDERS: Dict[str, Callable[[Mapping[str, Any]], Op]] = {
 
 
 class Preprocessor:
-    """Turns a BGR image into the model's named feeds."""
+    """Turns a BGR image into the model's named feeds.
 
-    def __init__(self, spec: ModelSpec):
+    `portable_resize`: True (bundles, the Android app) resizes with OpenCV's own kernel on every
+    host; False (inference directories) resizes as PaddleX does, with OpenCV's default dispatch
+    (Intel IPP on x86). See docs/DIFFERENCES.md.
+    """
+
+    def __init__(self, spec: ModelSpec, portable_resize: bool = True):
         self.input_names = spec.input_names
         self._ops: List[Op] = []
         for op in spec.preprocess:
@@ -165,7 +177,7 @@ class Preprocessor:
                     f"pre-processing op {kind!r} of model {spec.model_name!r} is not supported "
                     f"(supported: {', '.join(_BUILDERS)})"
                 )
-            self._ops.append(_BUILDERS[kind](op))
+            self._ops.append(_resize(op, portable_resize) if kind == "Resize" else _BUILDERS[kind](op))
 
     def __call__(self, image_bgr: np.ndarray) -> Dict[str, np.ndarray]:
         h, w = image_bgr.shape[:2]

@@ -38,7 +38,13 @@ class ZooModel:
     cpu_ms: Optional[Tuple[float, float]]
     edge: bool = False
     input_size: Tuple[int, int] = (640, 640)  # [h, w]
-    mkldnn: bool = True  # PaddleX turns MKLDNN off for some models
+    # Paddle Inference on CPU. PaddleX 3.0.0 runs every model with MKLDNN off (run_mode "paddle"); it is on
+    # where it is faster and keeps PaddleX's results within tolerance (benchmarks/test_server_families.py,
+    # measured: Mask-RT-DETR-L 0.58x, -X 0.49x, -H 0.24x the time; same rows as PaddleX, -H's coordinates
+    # within 3e-5 px, which can flip a crop's rounding by one pixel). MaskRCNN and Cascade fail to run with it
+    # on the new IR, Mask-RT-DETR-M and SOLOv2 fail to load (tools/server_families/README.md)
+    mkldnn: bool = False
+    new_ir: bool = True  # False: the old IR, as PaddleX's NEWIR_BLOCKLIST has it
     batch_one_only: bool = False
 
     @property
@@ -58,19 +64,19 @@ _CMR, _MRD, _MR = "Cascade Mask R-CNN", "Mask-RT-DETR", "Mask R-CNN"
 MODELS: Dict[str, ZooModel] = {m.name: m for m in [
     ZooModel("Cascade-MaskRCNN-ResNet50-FPN", _CMR, 36.3, 254.8, (141.69, 141.69), None, batch_one_only=True),
     ZooModel("Cascade-MaskRCNN-ResNet50-vd-SSLDv2-FPN", _CMR, 39.1, 254.7, (147.62, 147.62), None, batch_one_only=True),
-    ZooModel("Mask-RT-DETR-H", _MRD, 50.6, 449.9, (172.36, 172.36), (1615.75, 1615.75)),
-    ZooModel("Mask-RT-DETR-L", _MRD, 45.7, 113.6, (88.18, 88.18), (1090.84, 1090.84)),
-    ZooModel("Mask-RT-DETR-M", _MRD, 42.7, 66.6, (78.69, 78.69), None, mkldnn=False),
-    ZooModel("Mask-RT-DETR-S", _MRD, 41.0, 51.8, (33.50, 33.50), None, edge=True, mkldnn=False),
-    ZooModel("Mask-RT-DETR-X", _MRD, 47.5, 237.5, (114.16, 114.16), (1240.92, 1240.92)),
-    ZooModel("MaskRCNN-ResNet50-FPN", _MR, 35.6, 157.5, (118.30, 118.30), None, mkldnn=False),
-    ZooModel("MaskRCNN-ResNet50-vd-FPN", _MR, 36.4, 157.5, (118.34, 118.34), None, mkldnn=False),
-    ZooModel("MaskRCNN-ResNet50", _MR, 32.8, 128.7, (228.83, 228.83), None, mkldnn=False),
-    ZooModel("MaskRCNN-ResNet101-FPN", _MR, 36.6, 225.4, (148.14, 148.14), None, mkldnn=False),
-    ZooModel("MaskRCNN-ResNet101-vd-FPN", _MR, 38.1, 225.1, (151.12, 151.12), None, mkldnn=False),
-    ZooModel("MaskRCNN-ResNeXt101-vd-FPN", _MR, 39.5, 370.0, (237.55, 237.55), None, mkldnn=False),
-    ZooModel("PP-YOLOE_seg-S", "PP-YOLOE-seg", 32.5, 31.5, None, None, edge=True, batch_one_only=True),
-    ZooModel("SOLOv2", "SOLOv2", 35.5, 179.1, None, None, mkldnn=False, batch_one_only=True),
+    ZooModel("Mask-RT-DETR-H", _MRD, 50.6, 449.9, (172.36, 172.36), (1615.75, 1615.75), mkldnn=True),
+    ZooModel("Mask-RT-DETR-L", _MRD, 45.7, 113.6, (88.18, 88.18), (1090.84, 1090.84), mkldnn=True),
+    ZooModel("Mask-RT-DETR-M", _MRD, 42.7, 66.6, (78.69, 78.69), None),
+    ZooModel("Mask-RT-DETR-S", _MRD, 41.0, 51.8, (33.50, 33.50), None, edge=True),
+    ZooModel("Mask-RT-DETR-X", _MRD, 47.5, 237.5, (114.16, 114.16), (1240.92, 1240.92), mkldnn=True),
+    ZooModel("MaskRCNN-ResNet50-FPN", _MR, 35.6, 157.5, (118.30, 118.30), None),
+    ZooModel("MaskRCNN-ResNet50-vd-FPN", _MR, 36.4, 157.5, (118.34, 118.34), None),
+    ZooModel("MaskRCNN-ResNet50", _MR, 32.8, 128.7, (228.83, 228.83), None),
+    ZooModel("MaskRCNN-ResNet101-FPN", _MR, 36.6, 225.4, (148.14, 148.14), None),
+    ZooModel("MaskRCNN-ResNet101-vd-FPN", _MR, 38.1, 225.1, (151.12, 151.12), None),
+    ZooModel("MaskRCNN-ResNeXt101-vd-FPN", _MR, 39.5, 370.0, (237.55, 237.55), None),
+    ZooModel("PP-YOLOE_seg-S", "PP-YOLOE-seg", 32.5, 31.5, None, None, edge=True, batch_one_only=True, new_ir=False),
+    ZooModel("SOLOv2", "SOLOv2", 35.5, 179.1, None, None, batch_one_only=True),
 ]}
 EDGE_MODELS = [name for name, m in MODELS.items() if m.edge]
 DEMO_MODEL = "PP-YOLOE_seg-demo"  # the project's own offline demo model (not one of PaddleX's 15)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from edge.postprocess import crop_region, lowres_mask_in_box, postprocess
+from edge.errors import BackendError
+from edge.postprocess import crop_region, lowres_mask_in_box, postprocess, postprocess_outputs
 from edge.spec import MaskLayout, ModelSpec
 
 FULL = ModelSpec("m", "DETR", [], ["cat", "dog", "cow"])
@@ -51,6 +52,33 @@ def test_degenerate_boxes_are_dropped_with_their_masks_keeping_alignment():
     assert [b["cls_id"] for b in out.boxes] == [0, 2]
     assert len(out.masks) == 2
     assert out.masks[1].all() and out.masks[1].shape == (10, 10)
+
+
+def test_a_box_under_one_pixel_is_kept_with_an_empty_mask_as_paddlex_does():
+    # PaddleX drops a box only when its clipped float box has no area; a 0.2 px box rounds to an empty crop
+    out = run(rows([0, 0.9, 10.2, 5, 10.4, 9], [1, 0.9, 20, 20, 30, 30]), np.ones((2, 40, 60), np.int32))
+    assert [b["cls_id"] for b in out.boxes] == [0, 1]
+    assert out.masks[0].shape == (4, 0) and out.masks[1].shape == (10, 10)
+
+
+SOLO = ModelSpec("SOLOv2", "SOLOv2", [], ["cat", "dog", "cow"])
+
+
+def test_solov2_rows_get_the_tight_box_of_their_mask():
+    segm = np.zeros((3, 40, 60), np.uint8)
+    segm[0, 5:9, 10:20] = 1
+    segm[0, 30, 40] = 1  # the box spans every pixel of the mask
+    segm[1, 1:3, 1:3] = 1
+    labels, scores = np.asarray([2, 1, 0]), np.asarray([0.5, 0.49, 0.9], np.float32)  # row 2: empty mask
+    out = postprocess_outputs([np.asarray(3), labels, scores, segm], (40, 60), (1, 1), SOLO, 0.5)
+    assert [(b["cls_id"], b["label"]) for b in out.boxes] == [(2, "cow")]  # score >= threshold; empty mask dropped
+    assert out.boxes[0]["coordinate"] == [10.0, 5.0, 41.0, 31.0]
+    np.testing.assert_array_equal(out.masks[0], segm[0, 5:31, 10:41])
+
+
+def test_solov2_with_other_outputs_is_a_backend_error():
+    with pytest.raises(BackendError, match="4 outputs"):
+        postprocess_outputs([np.zeros((1, 6)), np.asarray([1]), np.zeros((1, 4, 4))], (4, 4), (1, 1), SOLO, 0.5)
 
 
 def test_mask_narrower_than_image_gives_a_full_size_crop():

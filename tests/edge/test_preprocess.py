@@ -55,6 +55,30 @@ def test_resize_uses_opencvs_own_cubic_kernel_and_leaves_ipp_as_it_was(image):
     assert difference.max() == 1 and difference.mean() < 0.05  # the tie rounding, nothing else
 
 
+def test_inference_dirs_resize_as_paddlex_does(image):
+    """`portable_resize=False` (inference directories, held to PaddleX's results) is `cv2.resize` as
+    OpenCV dispatches it, IPP included where there is one; the portable resize differs on .5 ties."""
+    big = cv2.GaussianBlur(np.tile(image, (4, 4, 1)), (5, 5), 2)
+    ops = [{"type": "Resize", "target_size": [47, 61], "keep_ratio": False, "interp": 2}, {"type": "Permute"}]
+    paddlex_like = Preprocessor(make_spec(ops), portable_resize=False)(big)["image"][0]
+    expected = cv2.resize(cv2.cvtColor(big, cv2.COLOR_BGR2RGB), (61, 47), interpolation=cv2.INTER_CUBIC)
+    np.testing.assert_array_equal(paddlex_like, expected.transpose(2, 0, 1).astype(np.float32))
+    if cv2.ipp.useIPP():
+        portable = Preprocessor(make_spec(ops))(big)["image"][0]
+        assert not np.array_equal(portable, paddlex_like)
+
+
+def test_normalisation_constants_are_paddlexs(image):
+    """alpha = scale / std and beta = -mean / std in double, then float32 (PaddleX's arithmetic): a
+    1-ulp difference in the input changes a random-weight RCNN's masks (tests/edge/families)."""
+    op = {"type": "NormalizeImage", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "is_scale": True}
+    got = Preprocessor(make_spec([op, {"type": "Permute"}]))(image)["image"][0]
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32)
+    for c in range(3):
+        alpha, beta = np.float32(1 / 255.0 / op["std"][c]), np.float32(-op["mean"][c] / op["std"][c])
+        np.testing.assert_array_equal(got[c], rgb[:, :, c] * alpha + beta)
+
+
 def test_resize_keep_ratio_uses_paddlex_scale_rule(image):
     # scale = min(max(t)/max(img), min(t)/min(img)); sizes rounded; scale_factor = new/old per axis
     feeds = Preprocessor(make_spec([{"type": "Resize", "target_size": [64, 100], "keep_ratio": True, "interp": 1}]))(image)

@@ -27,6 +27,8 @@ def test_official_urls():
 
 def test_paddlex_runtime_quirks_are_recorded():
     assert not get_model("Mask-RT-DETR-S").mkldnn and not get_model("SOLOv2").mkldnn
+    # PaddleX's NEWIR_BLOCKLIST: PP-YOLOE_seg-S runs on the old IR, everything else on PIR
+    assert not get_model("PP-YOLOE_seg-S").new_ir and get_model("MaskRCNN-ResNet50-FPN").new_ir
     assert get_model("PP-YOLOE_seg-S").batch_one_only and get_model("Cascade-MaskRCNN-ResNet50-FPN").batch_one_only
 
 

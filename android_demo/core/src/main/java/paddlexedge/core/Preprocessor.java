@@ -110,6 +110,21 @@ public final class Preprocessor {
         return out;
     }
 
+    private static double[] doubles(Object value, double[] fallback, String what) {
+        if (value == null) {
+            return fallback;
+        }
+        if (!(value instanceof List)) {
+            throw new EdgeException.ModelException(what + " must be a list of numbers, got " + value);
+        }
+        List<?> list = (List<?>) value;
+        double[] out = new double[list.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ((Number) list.get(i)).doubleValue();
+        }
+        return out;
+    }
+
     private static Op resize(Map<String, Object> op, String model) {
         final int[] target = hw(op.get("target_size"), "Resize.target_size");
         final boolean keepRatio = Boolean.TRUE.equals(op.get("keep_ratio"));
@@ -148,21 +163,21 @@ public final class Preprocessor {
 
     private static Op normalize(Map<String, Object> op) {
         boolean isScale = !Boolean.FALSE.equals(op.get("is_scale"));
-        // numpy: (scale / std) and (-mean / std) are computed in float32, the scale rounded to float32 first
-        float scale = isScale ? (float) (1.0 / 255.0) : 1.0f;
-        float[] mean = floats(op.get("mean"), new float[] {0f, 0f, 0f}, "NormalizeImage.mean");
-        float[] std = floats(op.get("std"), new float[] {1f, 1f, 1f}, "NormalizeImage.std");
+        // as the runtime (and PaddleX): (scale / std) and (-mean / std) in double, then rounded to float
+        double scale = isScale ? 1.0 / 255.0 : 1.0;
+        double[] mean = doubles(op.get("mean"), new double[] {0, 0, 0}, "NormalizeImage.mean");
+        double[] std = doubles(op.get("std"), new double[] {1, 1, 1}, "NormalizeImage.std");
         if (mean.length != 3 || std.length != 3) {
             throw new EdgeException.ModelException("NormalizeImage.mean and .std need 3 values each");
         }
         final float[] alpha = new float[3];
         final float[] beta = new float[3];
         for (int c = 0; c < 3; c++) {
-            if (std[c] == 0f) {
+            if (std[c] == 0.0) {
                 throw new EdgeException.ModelException("NormalizeImage.std must not contain 0");
             }
-            alpha[c] = scale / std[c];
-            beta[c] = -mean[c] / std[c];
+            alpha[c] = (float) (scale / std[c]);
+            beta[c] = (float) (-mean[c] / std[c]);
         }
         return new Op() {
             public void apply(State s) {

@@ -25,17 +25,19 @@ public class PreprocessorTest {
     }
 
     @Test
-    public void meanStdNormalisationInFloat32AndChw() throws Exception {
+    public void meanStdNormalisationWithPaddleXsConstantsAndChw() throws Exception {
         Manifest m = withOps("[{\"type\": \"NormalizeImage\", \"mean\": [0.485, 0.456, 0.406], \"std\": [0.229, 0.224, 0.225], "
                 + "\"is_scale\": true}, {\"type\": \"Permute\"}]");
         RgbImage img = image(3, 2);
         Feeds f = new Preprocessor(m).run(img);
         assertEquals(3, f.channels);
-        float[] mean = {0.485f, 0.456f, 0.406f}, std = {0.229f, 0.224f, 0.225f};
+        double[] mean = {0.485, 0.456, 0.406}, std = {0.229, 0.224, 0.225};
         for (int c = 0; c < 3; c++) {
+            // the runtime's (and PaddleX's) arithmetic: constants in double, rounded to float, then x * alpha + beta in float
+            float alpha = (float) (1.0 / 255.0 / std[c]), beta = (float) (-mean[c] / std[c]);
             for (int i = 0; i < 6; i++) {
-                double expected = ((img.rgb[i * 3 + c] & 0xff) / 255.0 - mean[c]) / std[c];
-                assertEquals(expected, f.image[c * 6 + i], 1e-5);
+                float expected = (img.rgb[i * 3 + c] & 0xff) * alpha + beta;
+                assertEquals(expected, f.image[c * 6 + i], 0f);
             }
         }
         assertArrayEquals(new float[] {2, 3}, f.imShape, 0);
