@@ -13,6 +13,11 @@ from ..inference_dir import PARAMS_FILE, find_program
 logger = logging.getLogger(__name__)
 
 
+def _is_quantized(program: Path) -> bool:
+    """Whether a program holds quantize/dequantize ops (op type names are plain bytes in both formats)."""
+    return b"quantize_linear" in program.read_bytes()
+
+
 class PaddleBackend:
     name = "paddle"
 
@@ -36,12 +41,15 @@ class PaddleBackend:
         # PaddleX 3.0.0's CPU configuration: a legacy program is translated to PIR and run with the new
         # executor at optimisation level 3. The old executor runs MaskRCNN's programs 2x slower and
         # its fused kernels round differently, so the results would not be PaddleX's either.
-        if hasattr(config, "enable_new_ir"):
-            config.enable_new_ir(new_ir)
-        if hasattr(config, "enable_new_executor"):
-            config.enable_new_executor()
-        config.set_optimization_level(3)
-        config.enable_memory_optim()
+        # Not for the exporter's simulated-INT8 programs (quantize/dequantize ops): those passes fold the
+        # pairs into int8 weights that float kernels then refuse ("float32 ... int8"); Paddle's defaults run them.
+        if not _is_quantized(program):
+            if hasattr(config, "enable_new_ir"):
+                config.enable_new_ir(new_ir)
+            if hasattr(config, "enable_new_executor"):
+                config.enable_new_executor()
+            config.set_optimization_level(3)
+            config.enable_memory_optim()
         try:
             self._predictor = inference.create_predictor(config)
         except Exception as exc:
