@@ -39,6 +39,26 @@ fi
 [ "$(git -C "$w/Paddle-Lite" describe --tags --exact-match)" = "$lite_tag" ] \
   || { echo "error: $w/Paddle-Lite is not at tag $lite_tag" >&2; exit 1; }
 
+# 1b. Our fixes to Lite (tools/arm/patches/*.patch, applied in name order to the work tree, never
+#     committed: `git describe --tags --exact-match` must stay $lite_tag, it is the runtime's version
+#     and the .nb header the loader checks). Idempotent: a stamp holds the sha256 list of the applied
+#     set; when it differs, the tracked files are reset to the tag and every patch is applied again
+#     (untouched files keep their mtimes, so an incremental rebuild recompiles only what changed).
+patch_list=$(cd "$here/patches" 2>/dev/null && sha256sum -- *.patch 2>/dev/null || true)
+stamp=$w/Paddle-Lite/.git/edge-patches
+if [ "$(cat "$stamp" 2>/dev/null)" != "$patch_list" ]; then
+  git -C "$w/Paddle-Lite" diff --quiet || git -C "$w/Paddle-Lite" checkout --quiet -- .
+  rm -f "$stamp"
+  for p in "$here"/patches/*.patch; do
+    [ -e "$p" ] || continue
+    log "applying $(basename "$p")"
+    git -C "$w/Paddle-Lite" apply --whitespace=nowarn "$p"
+  done
+  printf '%s' "$patch_list" > "$stamp"
+fi
+git -C "$w/Paddle-Lite" diff --quiet || [ -n "$patch_list" ] \
+  || { echo "error: $w/Paddle-Lite has local changes that are not our patches" >&2; exit 1; }
+
 # 2. Headers: pybind11 from PyPI (the submodule's 2.6 does not compile for CPython 3.11), CPython's
 #    own headers (pyconfig.h of x86_64 and aarch64 CPython agree on every LP64 size and layout).
 if [ ! -d "$w/pybind11/include" ]; then
@@ -111,5 +131,5 @@ chroot "$root" /bin/bash -euc "
 # 5. Wheels + provenance into the repository.
 log "packaging into $out"
 python3 "$here/package.py" --built "$w/out" --source "$w/Paddle-Lite" --python-dir "$w/py" \
-  --cmake-flags "$(cat "$w/cmake_flags")" --started "$started" --out "$out"
+  --cmake-flags "$(cat "$w/cmake_flags")" --patches "$here/patches" --started "$started" --out "$out"
 log "done"

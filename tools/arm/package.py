@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--source", type=Path, required=True)
     parser.add_argument("--python-dir", type=Path, required=True)
     parser.add_argument("--cmake-flags", required=True)
+    parser.add_argument("--patches", type=Path, required=True,
+                        help="folder of the .patch files build.sh applied to the source, in name order")
     parser.add_argument("--started", required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -95,6 +97,9 @@ def main() -> None:
         "what": "Paddle Lite light-API runtime for aarch64 Linux, all ARM kernels, built by tools/arm/build.sh",
         "source": {"repository": "https://github.com/PaddlePaddle/Paddle-Lite", "tag": git("describe", "--tags"),
                    "commit": git("rev-parse", "HEAD"), "submodules": "none used (light API only)"},
+        # Our fixes on top of the tag (tools/arm/patches), so the runtime's behaviour is traceable.
+        "patches": [{"name": p.name, "sha256": _sha256(p.read_bytes())}
+                    for p in sorted(args.patches.glob("*.patch"))],
         "cmake_flags": args.cmake_flags.split(),
         "compiler": (args.built / "compiler").read_text().strip(),
         "sysroot": "Debian bullseye (glibc 2.31) via tools/arm/toolchain.sh",
