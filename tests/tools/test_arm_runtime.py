@@ -43,6 +43,15 @@ def test_provenance_names_the_source_and_the_build():
     assert PROVENANCE["build_started"] <= PROVENANCE["build_finished"]
 
 
+def test_provenance_lists_exactly_our_patches_with_their_sha256():
+    """The runtime is v2.13-rc plus tools/arm/patches (e.g. the ARM grid_sampler fix): what was applied
+    to the build must be what the repository holds now, byte for byte."""
+    patches = sorted((ROOT / "tools" / "arm" / "patches").glob("*.patch"))
+    assert patches, "tools/arm/patches holds the fixes the shipped runtime carries"
+    assert PROVENANCE["patches"] == [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+                                     for p in patches], "rebuild: tools/arm/build.sh (a patch changed)"
+
+
 def test_one_wheel_per_supported_cpython():
     tags = sorted(re.match(r"paddlelite-2\.13rc0\+\w+-(cp3\d+)-\1-manylinux_2_(\d+)_aarch64\.whl", w.name).group(1)
                   for w in WHEELS)
