@@ -4,7 +4,8 @@
 `schema_version`, `model_name`, `arch`, `inputs` (name, shape, dtype), `outputs` (box row layout,
 mask layout — see edge/spec.py), `preprocess`, `labels`, `draw_threshold`, then the facts of the
 export: `model_file` and its `sha256`, `target`, `precision`, `quantization`, `versions`,
-`verification`, `created`, and whatever else the exporter records. `pipeline.yaml` is the
+`verification`, `created`, and whatever else the exporter records (e.g. `runtime_requires`: the
+Paddle Lite fixes a bundle's kernels need, export/lite_fixes.py). `pipeline.yaml` is the
 pipeline config with `model_dir: .`, so the folder can be copied to a board as it is.
 
 This module owns the format: names, schema, building a manifest, writing a bundle (the export

@@ -167,6 +167,14 @@ def export_model(source: Source, options: ExportOptions,
                 "compat_rewrites": {k: v for k, v in compat_report.changes.items() if v},
                 "step_seconds": seconds,
             }
+            from .lite_fixes import required_fixes
+            from .optimize import nb_kernels
+
+            fixes = required_fixes(nb_kernels(nb))
+            if fixes:   # only then: a bundle any stock Lite runs right carries no such key
+                extra["runtime_requires"] = fixes
+                logger.warning("%s needs a Paddle Lite runtime with %s (stock 2.13-rc computes it wrong); "
+                               "the project's aarch64 runtime has it", name, ", ".join(f["patch"] for f in fixes))
             out = write_bundle(Path(options.out_dir), name, nb, spec, [[1, 2], [1, 3, h, w], [1, 2]], extra=extra)
     return ExportResult(out, open_bundle(out).manifest, seconds)
 
