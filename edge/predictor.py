@@ -37,20 +37,25 @@ class LocalPredictor:
     """Pre-processing, one backend, post-processing: what runs on the board."""
 
     def __init__(self, model: LocalModel, backend: str = "auto", threads: Optional[int] = None,
-                 power_mode: Optional[str] = None, engine: Optional[Backend] = None):
-        """`engine`: an already-built backend to run instead of `backend` (e.g. ARM kernels under qemu)."""
+                 power_mode: Optional[str] = None, engine: Optional[Backend] = None, as_paddlex: bool = True):
+        """`engine`: an already-built backend to run instead of `backend` (e.g. ARM kernels under qemu).
+
+        `as_paddlex`: an inference directory is configured and resized as PaddleX's predictor does, so that
+        its results are PaddleX's (docs/DIFFERENCES.md). False: Paddle's default configuration and the
+        bundles' portable resize, for comparing a program with the Lite bundle made from it (the exporter).
+        """
         self.model = model
         self.spec: ModelSpec = model.spec
         if engine is None:
-            engine = self._create_engine(model, backend, threads, power_mode)
+            engine = self._create_engine(model, backend, threads, power_mode, as_paddlex)
         self.backend = engine
-        # inference directories are held to PaddleX's results: resize as PaddleX does (docs/DIFFERENCES.md)
-        self.preprocess = Preprocessor(self.spec, portable_resize=model.kind == "bundle")
+        self.preprocess = Preprocessor(self.spec, portable_resize=model.kind == "bundle" or not as_paddlex)
         self.name = engine.name
         self.last_stage_seconds: Dict[str, float] = {}
 
     @staticmethod
-    def _create_engine(model: LocalModel, backend: str, threads: Optional[int], power_mode: Optional[str]) -> Backend:
+    def _create_engine(model: LocalModel, backend: str, threads: Optional[int], power_mode: Optional[str],
+                       as_paddlex: bool) -> Backend:
         from .backends import create_backend
 
         kind = backend if backend != "auto" else ("lite" if model.kind == "bundle" else "paddle")
@@ -62,7 +67,8 @@ class LocalPredictor:
         mkldnn = zoo_entry.mkldnn if zoo_entry else False  # PaddleX 3.0.0 runs every model without MKLDNN on CPU
         # PaddleX runs PP-YOLOE_seg's programs on the old IR (its NEWIR_BLOCKLIST); the demo model is one too
         new_ir = zoo_entry.new_ir if zoo_entry else not model.spec.model_name.startswith("PP-YOLOE_seg")
-        return create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn, new_ir=new_ir)
+        return create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn, new_ir=new_ir,
+                              paddlex_config=as_paddlex)
 
     def __call__(self, image: np.ndarray, threshold: float) -> Detections:
         t0 = time.perf_counter()

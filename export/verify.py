@@ -121,7 +121,7 @@ def verify_fp32(program_dir: Path, x86_nb_bundle: Path, images: Sequence[Path], 
     from edge.models import open_model_dir
     from edge.predictor import LocalPredictor
 
-    paddle = LocalPredictor(open_model_dir(program_dir), "paddle")
+    paddle = LocalPredictor(open_model_dir(program_dir), "paddle", as_paddlex=False)
     lite = LocalPredictor(open_model_dir(x86_nb_bundle), "lite")
     result = agreement(paddle, lite, images, threshold, eval_data, ("paddle", "lite"))
     logger.info("FP32 parity (Lite x86 vs Paddle Inference): %s", result)
@@ -134,8 +134,8 @@ def verify_int8(fp32_dir: Path, int8_dir: Path, images: Sequence[Path], threshol
     from edge.models import open_model_dir
     from edge.predictor import LocalPredictor
 
-    fp32 = LocalPredictor(open_model_dir(fp32_dir), "paddle")
-    int8 = LocalPredictor(open_model_dir(int8_dir), "paddle")
+    fp32 = LocalPredictor(open_model_dir(fp32_dir), "paddle", as_paddlex=False)
+    int8 = LocalPredictor(open_model_dir(int8_dir), "paddle", as_paddlex=False)
     result = agreement(fp32, int8, images, threshold, eval_data, ("fp32", "int8"))
     logger.info("INT8 agreement (quantized vs FP32 program): %s", result)
     return result

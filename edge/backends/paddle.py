@@ -22,7 +22,7 @@ class PaddleBackend:
     name = "paddle"
 
     def __init__(self, model_dir: Path, *, threads: Optional[int] = None, mkldnn: Optional[bool] = None,
-                 new_ir: bool = True):
+                 new_ir: bool = True, paddlex_config: bool = True):
         try:
             from paddle import inference
         except ImportError as exc:
@@ -41,9 +41,11 @@ class PaddleBackend:
         # PaddleX 3.0.0's CPU configuration: a legacy program is translated to PIR and run with the new
         # executor at optimisation level 3. The old executor runs MaskRCNN's programs 2x slower and
         # its fused kernels round differently, so the results would not be PaddleX's either.
-        # Not for the exporter's simulated-INT8 programs (quantize/dequantize ops): those passes fold the
-        # pairs into int8 weights that float kernels then refuse ("float32 ... int8"); Paddle's defaults run them.
-        if not _is_quantized(program):
+        # `paddlex_config=False` keeps Paddle's defaults: the exporter compares a program with its Lite bundle
+        # to 1e-3 px, and level-3 fusion moves seeded networks by a few 1e-3 px. Never for the exporter's
+        # simulated-INT8 programs (quantize/dequantize ops): those passes fold the pairs into int8 weights
+        # that float kernels then refuse ("float32 ... int8").
+        if paddlex_config and not _is_quantized(program):
             if hasattr(config, "enable_new_ir"):
                 config.enable_new_ir(new_ir)
             if hasattr(config, "enable_new_executor"):
