@@ -10,7 +10,9 @@
 #
 # LITE_SRC is any git repository of PaddlePaddle/Paddle-Lite holding the tag v2.13-rc (a clone or a
 # bare mirror): Lite takes its runtime version from `git describe`, and the loader refuses a .nb whose
-# header differs, so a tarball without git metadata does not work. The light-API build needs none of
+# header differs, so a tarball without git metadata does not work. Our fixes to Lite (tools/arm/patches/*.patch,
+# e.g. the ARM grid_sampler one) are applied to the checkout's work tree, uncommitted, and recorded in
+# PROVENANCE.json; the version string stays v2.13-rc. The light-API build needs none of
 # Lite's git submodules. pybind11 comes from PyPI, CPython headers from local interpreters
 # (python3.10 ... on PATH or under pyenv). Takes ~35 min on 2 cores (all kernels), 2-3 GB of disk.
 set -euo pipefail
