@@ -115,7 +115,7 @@ def test_arm_bundles_on_arm_kernels(exported, arm_fp32):
     """Both edge networks' ARM bundles on ARM kernels: every instance found, masks equal.
 
     Mask-RT-DETR-S passes only on a runtime carrying tools/arm/patches/0001-arm-grid_sampler-output-size.patch
-    (stock Lite 2.13-rc: 44 of 600 instances matched; tests/export/test_arm_grid_sampler.py isolates the kernel)."""
+    (stock Lite 2.13-rc: 44 of 600 instances matched; tests/export/test_arm_kernel_fixes.py isolates the kernel)."""
     assert arm_fp32["reference_instances"] > 0
     assert arm_fp32["matched"] == arm_fp32["reference_instances"] == arm_fp32["candidate_instances"]
     assert arm_fp32["min_mask_agreement"] >= 0.99

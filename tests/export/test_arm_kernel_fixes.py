@@ -1,11 +1,15 @@
-"""Paddle Lite's ARM grid_sampler kernel against Paddle's own grid_sample, on ARM kernels under qemu.
+"""Our fixes to Paddle Lite's ARM kernels (tools/arm/patches), each against Paddle, on ARM kernels under qemu.
 
-Stock Paddle Lite 2.13-rc sizes the ARM kernel's loops by the INPUT's H x W instead of the grid's
-(tools/arm/patches/0001-arm-grid_sampler-output-size.patch); it is right only when they are equal.
-Mask-RT-DETR's deformable attention samples Lq x P points from feature maps of other sizes, so
-these programs use a grid whose H x W differs from the input's, smaller and larger, both modes, as
-the decoder does (align_corners=False, zeros padding, points a little outside [-1, 1] included).
-With the unpatched runtime (git main before the patch) every case here fails.
+grid_sampler (0001): stock Paddle Lite 2.13-rc sizes the ARM kernel's loops by the INPUT's H x W instead of
+the grid's; it is right only when they are equal. Mask-RT-DETR's deformable attention samples Lq x P points
+from feature maps of other sizes, so these programs use a grid whose H x W differs from the input's, smaller
+and larger, both modes, as the decoder does (align_corners=False, zeros padding, points a little outside
+[-1, 1] included).
+
+reduce_mean over all elements (0002): stock 2.13-rc's ARM reduce_mean_all assigns instead of adding, so
+`x.mean()` is the last element / N.
+
+With the unpatched runtime (git main before the patches) every case here fails.
 """
 from __future__ import annotations
 
@@ -73,3 +77,27 @@ def test_arm_grid_sampler_matches_paddle_when_grid_and_input_sizes_differ(case, 
     diffs = {mode: float(np.abs(a - b).max()) for mode, a, b in zip(("bilinear", "nearest"), got, expected)}
     print(case, "ARM grid_sampler vs Paddle, max |diff|:", diffs)
     assert max(diffs.values()) <= 1e-5, f"ARM grid_sampler differs from Paddle ({case}): {diffs}"
+
+
+class PlusMean(nn.Layer):
+    """x + x.mean(): reduce_mean over every axis (Paddle 3 saves it with dim=[], made reduce_all by compat)."""
+
+    def forward(self, x):
+        return x * 2.0 + x.mean()
+
+
+@needs_emulator
+def test_arm_reduce_mean_over_all_elements_matches_paddle(tmp_path):
+    x = np.random.RandomState(3).uniform(0.2, 1.0, (1, 30, 64)).astype("float32")
+    layer = PlusMean()
+    layer.eval()
+    spec = [paddle.static.InputSpec(list(x.shape), "float32", "x")]
+    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(tmp_path / "src" / "inference"))
+    apply_compat_passes(tmp_path / "src", tmp_path / "fixed")
+    nb = optimize(tmp_path / "fixed", tmp_path / "model", target="arm")
+    assert any(k.op_type == "reduce_mean" and k.target == "arm" for k in nb_kernels(nb))
+    got = emulator.run_nb(nb, {"x": x}, timeout=300)[0]
+    expected = x * 2.0 + x.mean()
+    diff = float(np.abs(got - expected).max())
+    print("ARM x*2 + x.mean() vs numpy, max |diff|:", diff, "(the mean is", float(x.mean()), ")")
+    assert diff <= 1e-5
