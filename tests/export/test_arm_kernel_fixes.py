@@ -101,3 +101,47 @@ def test_arm_reduce_mean_over_all_elements_matches_paddle(tmp_path):
     diff = float(np.abs(got - expected).max())
     print("ARM x*2 + x.mean() vs numpy, max |diff|:", diff, "(the mean is", float(x.mean()), ")")
     assert diff <= 1e-5
+
+
+class SharedMLP(nn.Layer):
+    """One MLP applied to two inputs, as RT-DETR's query_pos_head runs in every decoder layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 64), nn.Linear(64, 32)
+
+    def forward(self, x):
+        mlp = lambda t: self.b(nn.functional.relu(self.a(t)))  # noqa: E731
+        return paddle.concat([mlp(nn.functional.sigmoid(x[:, :, :4])), mlp(nn.functional.sigmoid(x[:, :, 4:8]))], -1)
+
+
+@needs_emulator
+def test_arm_int8_fc_with_a_weight_shared_by_two_ops_matches_paddle(tmp_path):
+    """Stock 2.13-rc's ARM int8 fc packs its weight in place (0003): every use after the first was wrong."""
+    import cv2
+    from export.quantize import quantize
+
+    def feeds(image):   # calibration and test inputs made from real photos
+        gray = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (8, 30)).astype("float32")
+        return {"x": (gray / 64.0 - 2.0)[None]}
+
+    layer = SharedMLP()
+    layer.eval()
+    spec = [paddle.static.InputSpec([1, 30, 8], "float32", "x")]
+    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(tmp_path / "src" / "inference"))
+    images = sorted((Path(__file__).resolve().parents[2] / "samples" / "coco").glob("*.jpg"))
+    quantize(tmp_path / "src", tmp_path / "int8", images, preprocess=feeds, auto_keep_head=False, min_images=1)
+    nb = optimize(tmp_path / "int8", tmp_path / "model", target="arm")
+    assert sum(k.op_type == "fc" and k.precision == "int8" for k in nb_kernels(nb)) == 4
+    x = feeds(cv2.imread(str(images[0])))
+    config = paddle.inference.Config(str(tmp_path / "int8" / "inference.pdmodel"), str(tmp_path / "int8" / "inference.pdiparams"))
+    config.disable_mkldnn()
+    predictor = paddle.inference.create_predictor(config)
+    predictor.get_input_handle("x").copy_from_cpu(x["x"])
+    predictor.run()
+    expected = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()[0]   # simulated INT8
+    got = emulator.run_nb(nb, x, timeout=300)[0][0]
+    diffs = {use: float(np.abs(got[:, cols] - expected[:, cols]).max()) for use, cols in
+             (("first use", slice(0, 32)), ("second use", slice(32, 64)))}
+    print("ARM int8 fc vs Paddle's simulated INT8, max |diff|:", diffs, "largest value", float(np.abs(expected).max()))
+    assert max(diffs.values()) <= 1e-4 * float(np.abs(expected).max())
