@@ -68,7 +68,7 @@ class LocalPredictor:
         # PaddleX runs PP-YOLOE_seg's programs on the old IR (its NEWIR_BLOCKLIST); the demo model is one too
         new_ir = zoo_entry.new_ir if zoo_entry else not model.spec.model_name.startswith("PP-YOLOE_seg")
         return create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn, new_ir=new_ir,
-                              paddlex_config=as_paddlex)
+                              paddlex_config=as_paddlex, solov2=model.spec.arch == "SOLOv2")
 
     def __call__(self, image: np.ndarray, threshold: float) -> Detections:
         t0 = time.perf_counter()

@@ -22,13 +22,31 @@ class PaddleBackend:
     name = "paddle"
 
     def __init__(self, model_dir: Path, *, threads: Optional[int] = None, mkldnn: Optional[bool] = None,
-                 new_ir: bool = True, paddlex_config: bool = True):
+                 new_ir: bool = True, paddlex_config: bool = True, solov2: bool = False):
+        """`solov2`: the directory holds a SOLOv2 program; a legacy one is cut before its mask head's
+        per-candidate part and the head runs per grid cell (edge/solov2.py): same outputs, ~4x faster."""
         try:
             from paddle import inference
         except ImportError as exc:
             raise BackendError(f"the paddle backend needs paddlepaddle ({exc}); pip install paddlepaddle==3.0.0") from None
         program = find_program(model_dir)
-        config = inference.Config(str(program), str(model_dir / PARAMS_FILE))
+        self._solov2_head = None
+        cut = None
+        if solov2:
+            from .solov2_cut import cut_solov2_program
+
+            try:
+                cut = cut_solov2_program(program, model_dir / PARAMS_FILE)
+            except Exception as exc:  # an unexpected program: it still runs whole, as exported
+                logger.warning("%s: SOLOv2 program not cut (%s); running it whole", model_dir, exc)
+        if cut is not None:
+            from ..solov2 import solov2_head
+
+            self._solov2_head = solov2_head
+            config = inference.Config()
+            config.set_model_buffer(cut[0], len(cut[0]), cut[1], len(cut[1]))
+        else:
+            config = inference.Config(str(program), str(model_dir / PARAMS_FILE))
         config.disable_gpu()
         config.disable_glog_info()
         if threads:
@@ -69,4 +87,7 @@ class PaddleBackend:
             self._predictor.run()
         except Exception as exc:
             raise BackendError(f"Paddle Inference failed running {self.where}: {exc}") from None
-        return [self._predictor.get_output_handle(n).copy_to_cpu() for n in self.output_names]
+        outputs = [self._predictor.get_output_handle(n).copy_to_cpu() for n in self.output_names]
+        if self._solov2_head is not None:  # category scores, kernels, mask feature -> the program's 4 outputs
+            return self._solov2_head(*outputs, feeds["im_shape"][0], feeds["scale_factor"][0])
+        return outputs
