@@ -29,8 +29,9 @@ def cut_solov2_program(program: Path, params: Path) -> Optional[Tuple[bytes, byt
             scope = paddle.static.Scope()
             with paddle.static.scope_guard(scope):
                 exe = paddle.static.Executor(paddle.CPUPlace())
-                prog, feed_names, _ = paddle.static.load_inference_model(
-                    str(program.parent), exe, model_filename=program.name, params_filename=params.name)
+                if params != program.with_suffix(".pdiparams"):
+                    return None
+                prog, feed_names, _ = paddle.static.load_inference_model(str(program.with_suffix("")), exe)
                 block = prog.global_block()
                 found = _head_inputs(block)
                 if found is None:
