@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import List, Mapping, Optional
 
@@ -23,30 +24,49 @@ class PaddleBackend:
 
     def __init__(self, model_dir: Path, *, threads: Optional[int] = None, mkldnn: Optional[bool] = None,
                  new_ir: bool = True, paddlex_config: bool = True, solov2: bool = False):
-        """`solov2`: the directory holds a SOLOv2 program; a legacy one is cut before its mask head's
-        per-candidate part and the head runs per grid cell (edge/solov2.py): same outputs, ~4x faster."""
+        """`solov2`: the directory holds a SOLOv2 program; it is cut before its mask head's
+        per-candidate part and the head runs per grid cell (edge/solov2.py): same outputs, several times faster."""
         try:
             from paddle import inference
         except ImportError as exc:
             raise BackendError(f"the paddle backend needs paddlepaddle ({exc}); pip install paddlepaddle==3.0.0") from None
         program = find_program(model_dir)
         self._solov2_head = None
-        cut = None
-        if solov2:
-            from .solov2_cut import cut_solov2_program
-
+        with tempfile.TemporaryDirectory(prefix="edge-solov2-") as workdir:  # a cut PIR program lives here until loaded
+            cut = self._cut_solov2(program, model_dir, workdir) if solov2 else None
+            if cut is None:
+                config = inference.Config(str(program), str(model_dir / PARAMS_FILE))
+            elif isinstance(cut[0], bytes):
+                config = inference.Config()
+                config.set_model_buffer(cut[0], len(cut[0]), cut[1], len(cut[1]))
+            else:
+                config = inference.Config(*cut)
+            self._configure(config, program, threads, mkldnn, new_ir, paddlex_config)
             try:
-                cut = cut_solov2_program(program, model_dir / PARAMS_FILE)
-            except Exception as exc:  # an unexpected program: it still runs whole, as exported
-                logger.warning("%s: SOLOv2 program not cut (%s); running it whole", model_dir, exc)
+                self._predictor = inference.create_predictor(config)
+            except Exception as exc:
+                raise BackendError(f"Paddle Inference could not load {program}: {exc}") from None
         if cut is not None:
             from ..solov2 import solov2_head
 
             self._solov2_head = solov2_head
-            config = inference.Config()
-            config.set_model_buffer(cut[0], len(cut[0]), cut[1], len(cut[1]))
-        else:
-            config = inference.Config(str(program), str(model_dir / PARAMS_FILE))
+        self.input_names = list(self._predictor.get_input_names())
+        self.output_names = list(self._predictor.get_output_names())
+        self.where = str(model_dir)
+
+    @staticmethod
+    def _cut_solov2(program: Path, model_dir: Path, workdir: str):
+        from .solov2_cut import cut_solov2_program
+
+        try:
+            return cut_solov2_program(program, model_dir / PARAMS_FILE, workdir)
+        except Exception as exc:  # an unexpected program: it still runs whole, as exported
+            logger.warning("%s: SOLOv2 program not cut (%s); running it whole", model_dir, exc)
+            return None
+
+    @staticmethod
+    def _configure(config, program: Path, threads: Optional[int], mkldnn: Optional[bool], new_ir: bool,
+                   paddlex_config: bool) -> None:
         config.disable_gpu()
         config.disable_glog_info()
         if threads:
@@ -70,13 +90,6 @@ class PaddleBackend:
                 config.enable_new_executor()
             config.set_optimization_level(3)
             config.enable_memory_optim()
-        try:
-            self._predictor = inference.create_predictor(config)
-        except Exception as exc:
-            raise BackendError(f"Paddle Inference could not load {program}: {exc}") from None
-        self.input_names = list(self._predictor.get_input_names())
-        self.output_names = list(self._predictor.get_output_names())
-        self.where = str(model_dir)
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> List[np.ndarray]:
         for name in self.input_names:

@@ -4,20 +4,30 @@ The legacy program (`inference.pdmodel`) is pruned to fetch the three tensors th
 from: the point-NMSed category scores (cells x classes), the per-cell kernels (cells x C) and the
 mask feature (1 x C x h x w). They are found by the program's structure, not by variable names:
 the head's only convolution whose filter is computed (not a parameter) takes the mask feature and
-the gathered kernels; the head's first `where` op selects from the category scores. A PIR program
-(`inference.json`) is not cut (its pruning API is not public in Paddle 3.0): it runs whole.
+the gathered kernels; the head's first `where` op selects from the category scores. Both program formats: a legacy
+`inference.pdmodel` is pruned in memory; a PIR `inference.json` (what PaddleX 3 archives hold) is pruned
+by Paddle's own `save_inference_model` into a temporary directory, loaded, then deleted.
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 from ..solov2 import CELLS
 
 
-def cut_solov2_program(program: Path, params: Path) -> Optional[Tuple[bytes, bytes]]:
-    """(program bytes, params bytes) of the pruned legacy program fetching ``cate, kernels, feature``,
-    or None when `program` is not a legacy SOLOv2 program of the expected structure."""
+Cut = Union[Tuple[bytes, bytes], Tuple[str, str]]
+
+
+def cut_solov2_program(program: Path, params: Path, workdir: Optional[str] = None) -> Optional[Cut]:
+    """The pruned program fetching ``cate, kernels, feature``: (program bytes, params bytes) for a legacy
+    program, (program file, params file) written under `workdir` for a PIR one; None when `program` is
+    not a SOLOv2 program of the expected structure."""
+    if params != program.with_suffix(".pdiparams"):
+        return None
+    if program.suffix == ".json":
+        return _cut_pir(program, workdir) if workdir else None
     if program.suffix != ".pdmodel":
         return None
     import paddle
@@ -29,8 +39,6 @@ def cut_solov2_program(program: Path, params: Path) -> Optional[Tuple[bytes, byt
             scope = paddle.static.Scope()
             with paddle.static.scope_guard(scope):
                 exe = paddle.static.Executor(paddle.CPUPlace())
-                if params != program.with_suffix(".pdiparams"):
-                    return None
                 prog, feed_names, _ = paddle.static.load_inference_model(str(program.with_suffix("")), exe)
                 block = prog.global_block()
                 found = _head_inputs(block)
@@ -43,6 +51,59 @@ def cut_solov2_program(program: Path, params: Path) -> Optional[Tuple[bytes, byt
                         paddle.static.serialize_persistables(feeds, fetches, exe, program=pruned))
         finally:
             paddle.disable_static()
+
+
+def _cut_pir(program: Path, workdir: str) -> Optional[Tuple[str, str]]:
+    import paddle
+    from paddle.pir_utils import IrGuard
+
+    with IrGuard():
+        paddle.enable_static()
+        try:
+            scope = paddle.static.Scope()
+            with paddle.static.scope_guard(scope):
+                exe = paddle.static.Executor(paddle.CPUPlace())
+                prog, _, _ = paddle.static.load_inference_model(str(program.with_suffix("")), exe)
+                found = _pir_head_inputs(prog)
+                if found is None:
+                    return None
+                image = [op.result(0) for op in prog.global_block().ops
+                         if op.name() == "pd_op.data" and op.attrs().get("name") == "image"]
+                prefix = str(Path(workdir) / "solov2_cut")
+                paddle.static.save_inference_model(prefix, image, list(found), exe, program=prog)
+                return prefix + ".json", prefix + ".pdiparams"
+        finally:
+            paddle.disable_static()
+
+
+def _pir_head_inputs(prog) -> Optional[Tuple[object, object, object]]:
+    def source(op, i=0):
+        return op.operand_source(i)
+
+    def maker(value, name):
+        op = value.get_defining_op()
+        return op if op is not None and op.name() == name else None
+
+    cate = kernels = feature = None
+    for op in prog.global_block().ops:
+        name = op.name()
+        if name == "pd_op.where" and cate is None:
+            x = source(op, 1)
+            try:
+                if list(x.shape)[:1] == [CELLS]:
+                    cate = x
+            except ValueError:  # not a dense tensor
+                pass
+        if name == "pd_op.conv2d" and maker(source(op, 1), "builtin.parameter") is None:
+            unsq = maker(source(op, 1), "pd_op.unsqueeze")
+            gather = unsq and maker(source(unsq), "pd_op.gather")
+            concat = gather and maker(source(gather), "pd_op.concat")
+            combine = concat and maker(source(concat), "builtin.combine")
+            if combine:
+                feature, kernels = source(op), source(combine)
+    if any(v is None for v in (cate, kernels, feature)) or list(kernels.shape)[:1] != [CELLS]:  # (Values overload ==)
+        return None
+    return cate, kernels, feature
 
 
 def _producer(block, name: str):
