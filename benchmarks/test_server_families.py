@@ -130,7 +130,8 @@ def test_server_family_speed_vs_paddlex(family, long_benchmark, benchmark):
 
     try:
         other = LocalPredictor(model, threads=THREADS)
-        other.backend = type(ours.backend)(model_dir, threads=THREADS, mkldnn=not chosen, new_ir=MODELS[family].new_ir)
+        other.backend = type(ours.backend)(model_dir, threads=THREADS, mkldnn=not chosen, new_ir=MODELS[family].new_ir,
+                                          cut=ours.backend.cut)
         other_s = _median_seconds(lambda: other(image, threshold))
         other_ok, other_note = _within_tolerance(other(image, threshold), result), ""
     except BackendError as err:  # MaskRCNN's paste loop under MKLDNN on the new IR; Mask-RT-DETR-M does not load

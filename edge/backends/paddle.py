@@ -23,45 +23,48 @@ class PaddleBackend:
     name = "paddle"
 
     def __init__(self, model_dir: Path, *, threads: Optional[int] = None, mkldnn: Optional[bool] = None,
-                 new_ir: bool = True, paddlex_config: bool = True, solov2: bool = False):
-        """`solov2`: the directory holds a SOLOv2 program; it is cut before its mask head's
-        per-candidate part and the head runs per grid cell (edge/solov2.py): same outputs, several times faster."""
+                 new_ir: bool = True, paddlex_config: bool = True, cut: Optional[str] = None):
+        """`cut`: "solov2" for a SOLOv2 program: it is cut before its mask head's per-candidate part and the
+        head runs per grid cell (edge/solov2.py): same outputs, several times faster. "rcnn_paste" for a
+        MaskRCNN / Cascade program: it is cut before its full-image mask paste, and the masks it returns
+        paste themselves only where they are read (edge/paste.py). A program of an unexpected structure
+        runs whole (edge/backends/program_cut.py)."""
         try:
             from paddle import inference
         except ImportError as exc:
             raise BackendError(f"the paddle backend needs paddlepaddle ({exc}); pip install paddlepaddle==3.0.0") from None
         program = find_program(model_dir)
-        self._solov2_head = None
-        with tempfile.TemporaryDirectory(prefix="edge-solov2-") as workdir:  # a cut PIR program lives here until loaded
-            cut = self._cut_solov2(program, model_dir, workdir) if solov2 else None
-            if cut is None:
+        with tempfile.TemporaryDirectory(prefix="edge-cut-") as workdir:  # a cut PIR program lives here until loaded
+            pruned = self._cut(cut, program, model_dir, workdir) if cut else None
+            if pruned is None:
                 config = inference.Config(str(program), str(model_dir / PARAMS_FILE))
-            elif isinstance(cut[0], bytes):
+            elif isinstance(pruned[0], bytes):
                 config = inference.Config()
-                config.set_model_buffer(cut[0], len(cut[0]), cut[1], len(cut[1]))
+                config.set_model_buffer(pruned[0], len(pruned[0]), pruned[1], len(pruned[1]))
             else:
-                config = inference.Config(*cut)
+                config = inference.Config(*pruned)
             self._configure(config, program, threads, mkldnn, new_ir, paddlex_config)
             try:
                 self._predictor = inference.create_predictor(config)
             except Exception as exc:
                 raise BackendError(f"Paddle Inference could not load {program}: {exc}") from None
-        if cut is not None:
-            from ..solov2 import solov2_head
-
-            self._solov2_head = solov2_head
+        self.cut = cut if pruned is not None else None
         self.input_names = list(self._predictor.get_input_names())
         self.output_names = list(self._predictor.get_output_names())
         self.where = str(model_dir)
 
     @staticmethod
-    def _cut_solov2(program: Path, model_dir: Path, workdir: str):
-        from .solov2_cut import cut_solov2_program
+    def _cut(kind: str, program: Path, model_dir: Path, workdir: str):
+        from .program_cut import cut_rcnn_program, cut_solov2_program
 
         try:
-            return cut_solov2_program(program, model_dir / PARAMS_FILE, workdir)
+            if kind == "solov2":
+                return cut_solov2_program(program, model_dir / PARAMS_FILE, workdir)
+            if kind == "rcnn_paste":
+                return cut_rcnn_program(program, model_dir / PARAMS_FILE)
+            raise ValueError(f"unknown cut {kind!r}")
         except Exception as exc:  # an unexpected program: it still runs whole, as exported
-            logger.warning("%s: SOLOv2 program not cut (%s); running it whole", model_dir, exc)
+            logger.warning("%s: program not cut for %s (%s); running it whole", model_dir, kind, exc)
             return None
 
     @staticmethod
@@ -101,6 +104,14 @@ class PaddleBackend:
         except Exception as exc:
             raise BackendError(f"Paddle Inference failed running {self.where}: {exc}") from None
         outputs = [self._predictor.get_output_handle(n).copy_to_cpu() for n in self.output_names]
-        if self._solov2_head is not None:  # category scores, kernels, mask feature -> the program's 4 outputs
-            return self._solov2_head(*outputs, feeds["im_shape"][0], feeds["scale_factor"][0])
+        if self.cut == "solov2":  # category scores, kernels, mask feature -> the program's 4 outputs
+            from ..solov2 import solov2_head
+
+            return solov2_head(*outputs, feeds["im_shape"][0], feeds["scale_factor"][0])
+        if self.cut == "rcnn_paste":  # bbox, bbox_num, 28x28 probabilities -> full-image masks pasted on demand
+            from ..paste import PastedMasks
+
+            bbox, bbox_num, probs = outputs
+            origin = np.floor(feeds["im_shape"][0] / feeds["scale_factor"][0] + np.float32(0.5))
+            return [bbox, bbox_num, PastedMasks(probs, np.asarray(bbox)[:len(probs), 2:6], (int(origin[0]), int(origin[1])))]
         return outputs

@@ -1,12 +1,17 @@
-"""Cut an exported SOLOv2 program before its mask head's per-candidate part (see edge/solov2.py).
+"""Cut an exported program before a post-processing step that we do faster ourselves, same results.
 
-The legacy program (`inference.pdmodel`) is pruned to fetch the three tensors the head starts
+SOLOv2 (see edge/solov2.py): cut before its mask head's per-candidate part. The legacy program (`inference.pdmodel`) is pruned to fetch the three tensors the head starts
 from: the point-NMSed category scores (cells x classes), the per-cell kernels (cells x C) and the
 mask feature (1 x C x h x w). They are found by the program's structure, not by variable names:
 the head's only convolution whose filter is computed (not a parameter) takes the mask feature and
 the gathered kernels; the head's first `where` op selects from the category scores. Both program formats: a legacy
 `inference.pdmodel` is pruned in memory; a PIR `inference.json` (what PaddleX 3 archives hold) is pruned
 by Paddle's own `save_inference_model` into a temporary directory, loaded, then deleted.
+
+MaskRCNN / Cascade-MaskRCNN (legacy programs): cut before PaddleDetection's `MaskPostProcess`, which pastes
+every box's 28x28 mask into a full-image mask (a `grid_sample` over the whole image per box, ~10 % of the
+program); the program then gives ``bbox, bbox_num`` and the 28x28 masks, and edge/postprocess.py pastes
+each kept box's mask inside its box only (the `roi` mask layout). A PIR program runs whole.
 """
 from __future__ import annotations
 
@@ -30,6 +35,18 @@ def cut_solov2_program(program: Path, params: Path, workdir: Optional[str] = Non
         return _cut_pir(program, workdir) if workdir else None
     if program.suffix != ".pdmodel":
         return None
+    return _prune_legacy(program, _head_inputs, feeds=("image",))  # the cut head reads the shapes from our feeds
+
+
+def cut_rcnn_program(program: Path, params: Path) -> Optional[Tuple[bytes, bytes]]:
+    """The pruned legacy MaskRCNN/Cascade program fetching ``bbox, bbox_num`` and the (N, 28, 28) mask
+    probabilities before the paste; None for a PIR program or an unexpected structure."""
+    if program.suffix != ".pdmodel" or params != program.with_suffix(".pdiparams"):
+        return None
+    return _prune_legacy(program, _paste_inputs, feeds=("im_shape", "image", "scale_factor"))
+
+
+def _prune_legacy(program: Path, find, feeds: Tuple[str, ...]) -> Optional[Tuple[bytes, bytes]]:
     import paddle
     from paddle.pir_utils import OldIrGuard
 
@@ -39,18 +56,34 @@ def cut_solov2_program(program: Path, params: Path, workdir: Optional[str] = Non
             scope = paddle.static.Scope()
             with paddle.static.scope_guard(scope):
                 exe = paddle.static.Executor(paddle.CPUPlace())
-                prog, feed_names, _ = paddle.static.load_inference_model(str(program.with_suffix("")), exe)
-                block = prog.global_block()
-                found = _head_inputs(block)
+                prog, feed_names, fetch_vars = paddle.static.load_inference_model(str(program.with_suffix("")), exe)
+                found = find(prog, [v.name for v in fetch_vars])
                 if found is None:
                     return None
-                feeds = [block.var(n) for n in feed_names if n == "image"]
+                block = prog.global_block()
                 fetches = [block.var(n) for n in found]
-                pruned = paddle.static.normalize_program(prog, feeds, fetches)
-                return (paddle.static.serialize_program(feeds, fetches, program=pruned),
-                        paddle.static.serialize_persistables(feeds, fetches, exe, program=pruned))
+                feed_vars = [block.var(n) for n in feed_names if n in feeds]
+                pruned = paddle.static.normalize_program(prog, feed_vars, fetches)
+                return (paddle.static.serialize_program(feed_vars, fetches, program=pruned),
+                        paddle.static.serialize_persistables(feed_vars, fetches, exe, program=pruned))
         finally:
             paddle.disable_static()
+
+
+def _paste_inputs(prog, fetch_names) -> Optional[Tuple[str, str, str]]:
+    """bbox and bbox_num (the program's first two outputs) and the masks the paste loop slices."""
+    if len(fetch_names) != 3:
+        return None
+    for b in range(1, prog.num_blocks):
+        block = prog.block(b)
+        if not any(op.type == "grid_sampler" for op in block.ops):
+            continue
+        for op in block.ops:
+            if op.type == "slice" and prog.global_block().has_var(op.input("Input")[0]):
+                var = prog.global_block().var(op.input("Input")[0])
+                if len(var.shape) == 3 and var.name not in fetch_names[:2]:
+                    return fetch_names[0], fetch_names[1], var.name
+    return None
 
 
 def _cut_pir(program: Path, workdir: str) -> Optional[Tuple[str, str]]:
@@ -113,7 +146,8 @@ def _producer(block, name: str):
     return None
 
 
-def _head_inputs(block) -> Optional[Tuple[str, str, str]]:
+def _head_inputs(prog, fetch_names) -> Optional[Tuple[str, str, str]]:
+    block = prog.global_block()
     cate = kernels = feature = None
     for op in block.ops:
         if op.type == "where" and cate is None:
