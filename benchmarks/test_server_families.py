@@ -5,7 +5,8 @@ Needs the harness's PaddleDetection exports (tools/server_families/README.md): s
 otherwise. For each family it reports our median time for one photo (warm, 2 threads), and the
 ratio to a reference measured in the same run: PaddleX's predictor when `paddlex` is importable
 here or `EDGE_PADDLEX_PYTHON` names a Python that has it (its own process, same photo, same threads,
-its predicts alternated with ours so that a shared machine's load hits both; medians of
+its predicts alternated with ours, and with ours under the other MKLDNN setting, so that a shared
+machine's load hits all alike; medians of
 `EDGE_BENCH_RUNS`, default 3), else our previous implementation's time recorded in `baselines/server_families.json`.
 It also runs each family with MKLDNN switched the other way and reports that time and whether
 the results stay within the parity tolerances. Ratios are reported, never asserted on; what is
@@ -43,16 +44,6 @@ FAMILIES = ["MaskRCNN-ResNet50-FPN", "MaskRCNN-ResNet50", "Cascade-MaskRCNN-ResN
 FAMILIES_DIR = Path(os.environ["EDGE_FAMILIES_DIR"]) if os.environ.get("EDGE_FAMILIES_DIR") else None
 
 
-def _median_seconds(fn, runs: int = RUNS) -> float:
-    fn()  # warm-up: Paddle Inference builds its kernels on the first run
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 class _PaddleX:
     """PaddleX's own predictor on the same photo, in its own process (it has its own paddle), timed one
     predict at a time on request so that its runs interleave with ours (the machine's load hits both)."""
@@ -82,17 +73,22 @@ class _PaddleX:
             self.proc.wait(timeout=60)
 
 
-def _interleaved_medians(ours, paddlex: _PaddleX, runs: int = RUNS):
-    """Our warm predict and PaddleX's, alternated `runs` times: (our median, PaddleX's median or None)."""
+def _interleaved_medians(ours, paddlex: _PaddleX, other=None, runs: int = RUNS):
+    """Our warm predict, PaddleX's and (if given) ours with MKLDNN the other way, alternated `runs` times:
+    their medians (None for one not run), so that a shared machine's load changes hit all three alike."""
     ours()  # warm-up: Paddle Inference builds its kernels on the first run (PaddleX's did before `ready`)
-    mine, theirs = [], []
+    if other:
+        other()
+    times = ([], [], [])
     for _ in range(runs):
-        t0 = time.perf_counter()
-        ours()
-        mine.append(time.perf_counter() - t0)
+        for fn, out in ((ours, times[0]), (other, times[2])):
+            if fn:
+                t0 = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - t0)
         if paddlex.proc:
-            theirs.append(paddlex())
-    return statistics.median(mine), (statistics.median(theirs) if theirs else None)
+            times[1].append(paddlex())
+    return tuple(statistics.median(t) if t else None for t in times)
 
 
 def _within_tolerance(a, b) -> bool:
@@ -119,23 +115,25 @@ def test_server_family_speed_vs_paddlex(family, long_benchmark, benchmark):
     chosen = MODELS[family].mkldnn
 
     ours = LocalPredictor(model, threads=THREADS)
+    try:
+        other = LocalPredictor(model, threads=THREADS)
+        other.backend = type(ours.backend)(model_dir, threads=THREADS, mkldnn=not chosen, new_ir=MODELS[family].new_ir,
+                                          cut=ours.backend.cut)
+        other(image, threshold)
+        other_note = ""
+    except BackendError as err:  # MaskRCNN's paste loop under MKLDNN on the new IR; Mask-RT-DETR-M does not load
+        other, other_note = None, f" (fails: {str(err).splitlines()[-1][:120]})"
     paddlex = _PaddleX(model_dir, threshold)
     try:
-        ours_s, reference_s = _interleaved_medians(lambda: ours(image, threshold), paddlex)
+        ours_s, reference_s, other_s = _interleaved_medians(
+            lambda: ours(image, threshold), paddlex, other and (lambda: other(image, threshold)))
     finally:
         paddlex.close()
     result = ours(image, threshold)
     stages = dict(ours.last_stage_seconds)
     benchmark.pedantic(ours, args=(image, threshold), rounds=1, iterations=1)
-
-    try:
-        other = LocalPredictor(model, threads=THREADS)
-        other.backend = type(ours.backend)(model_dir, threads=THREADS, mkldnn=not chosen, new_ir=MODELS[family].new_ir,
-                                          cut=ours.backend.cut)
-        other_s = _median_seconds(lambda: other(image, threshold))
-        other_ok, other_note = _within_tolerance(other(image, threshold), result), ""
-    except BackendError as err:  # MaskRCNN's paste loop under MKLDNN on the new IR; Mask-RT-DETR-M does not load
-        other_s, other_ok, other_note = float("nan"), False, f" (fails: {str(err).splitlines()[-1][:120]})"
+    other_ok = bool(other) and _within_tolerance(other(image, threshold), result)
+    other_s = other_s if other else float("nan")
 
     reference = "PaddleX predictor (interleaved with ours)"
     if reference_s is None:
