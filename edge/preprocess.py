@@ -169,6 +169,7 @@ class Preprocessor:
 
     def __init__(self, spec: ModelSpec, portable_resize: bool = True):
         self.input_names = spec.input_names
+        self.portable_resize = portable_resize
         self._ops: List[Op] = []
         for op in spec.preprocess:
             kind = op.get("type")

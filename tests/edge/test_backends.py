@@ -33,6 +33,22 @@ def test_lite_and_paddle_give_the_same_results(layout, request, sample_images):
     assert compared > 20  # the stand-in keeps most of its 16 candidates at threshold 0.3
 
 
+def test_program_checked_against_its_bundle_sees_the_bundles_tensor(standin_edge, photo):
+    """`as_paddlex=False` (the exporter's bundle-vs-program check) feeds the program exactly the bundle's
+    tensor (the default gives an inference directory PaddleX's resize, docs/DIFFERENCES.md)."""
+    from edge.models import open_model_dir
+    from edge.predictor import LocalPredictor
+
+    bundle = LocalPredictor(open_model_dir(standin_edge.bundle_dir), "lite").preprocess
+    checked = LocalPredictor(open_model_dir(standin_edge.inference_dir), "paddle", as_paddlex=False).preprocess
+    as_paddlex = LocalPredictor(open_model_dir(standin_edge.inference_dir), "paddle").preprocess
+    assert (bundle.portable_resize, checked.portable_resize, as_paddlex.portable_resize) == (True, True, False)
+    bundle, checked = bundle(photo), checked(photo)
+    assert checked.keys() == bundle.keys()
+    for name in bundle:
+        np.testing.assert_array_equal(checked[name], bundle[name])
+
+
 def test_lite_model_from_buffer_matches_file(standin_edge, photo):
     feeds = Preprocessor(standin_edge.spec)(photo)
     nb = standin_edge.bundle_dir / "model.nb"
