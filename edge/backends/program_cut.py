@@ -51,6 +51,7 @@ def _prune_legacy(program: Path, find, feeds: Tuple[str, ...]) -> Optional[Tuple
     from paddle.pir_utils import OldIrGuard
 
     with OldIrGuard():
+        was_dynamic = paddle.in_dynamic_mode()  # leave the caller's mode as it was
         paddle.enable_static()
         try:
             scope = paddle.static.Scope()
@@ -67,7 +68,8 @@ def _prune_legacy(program: Path, find, feeds: Tuple[str, ...]) -> Optional[Tuple
                 return (paddle.static.serialize_program(feed_vars, fetches, program=pruned),
                         paddle.static.serialize_persistables(feed_vars, fetches, exe, program=pruned))
         finally:
-            paddle.disable_static()
+            if was_dynamic:
+                paddle.disable_static()
 
 
 def _paste_inputs(prog, fetch_names) -> Optional[Tuple[str, str, str]]:
@@ -91,6 +93,7 @@ def _cut_pir(program: Path, workdir: str) -> Optional[Tuple[str, str]]:
     from paddle.pir_utils import IrGuard
 
     with IrGuard():
+        was_dynamic = paddle.in_dynamic_mode()  # leave the caller's mode as it was
         paddle.enable_static()
         try:
             scope = paddle.static.Scope()
@@ -106,7 +109,8 @@ def _cut_pir(program: Path, workdir: str) -> Optional[Tuple[str, str]]:
                 paddle.static.save_inference_model(prefix, image, list(found), exe, program=prog)
                 return prefix + ".json", prefix + ".pdiparams"
         finally:
-            paddle.disable_static()
+            if was_dynamic:
+                paddle.disable_static()
 
 
 def _pir_head_inputs(prog) -> Optional[Tuple[object, object, object]]:
