@@ -4,8 +4,10 @@ Needs the harness's PaddleDetection exports (tools/server_families/README.md): s
 `EDGE_FAMILIES_DIR` to a folder of `<model name>/` inference directories (legacy or PIR); skipped
 otherwise. For each family it reports our median time for one photo (warm, 2 threads), and the
 ratio to a reference measured in the same run: PaddleX's predictor when `paddlex` is importable
-here or `EDGE_PADDLEX_PYTHON` names a Python that has it (its median over the same photo, same
-threads), else our previous implementation's time recorded in `baselines/server_families.json`.
+here or `EDGE_PADDLEX_PYTHON` names a Python that has it (its own process, same photo, same threads,
+its predicts alternated with ours, and with ours under the other MKLDNN setting, so that a shared
+machine's load hits all alike; medians of
+`EDGE_BENCH_RUNS`, default 3), else our previous implementation's time recorded in `baselines/server_families.json`.
 It also runs each family with MKLDNN switched the other way and reports that time and whether
 the results stay within the parity tolerances. Ratios are reported, never asserted on; what is
 asserted is that the MKLDNN setting we do not use gives results within tolerance or is slower.
@@ -18,7 +20,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +35,8 @@ from edge.zoo import MODELS
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "samples" / "coco" / "000000014439.jpg"  # 640 x 427
 BASELINE = Path(__file__).resolve().parent / "baselines" / "server_families.json"
-THREADS, RUNS = 2, 3
+THREADS = 2
+RUNS = int(os.environ.get("EDGE_BENCH_RUNS", "3"))  # interleaved pairs per family (medians reported)
 # random-weight scores (tools/server_families): RCNN / SOLOv2 up to ~0.4, Mask-RT-DETR 0.03-0.06
 THRESHOLDS = {"Mask-RT-DETR": 0.01}
 FAMILIES = ["MaskRCNN-ResNet50-FPN", "MaskRCNN-ResNet50", "Cascade-MaskRCNN-ResNet50-FPN", "SOLOv2",
@@ -42,27 +44,51 @@ FAMILIES = ["MaskRCNN-ResNet50-FPN", "MaskRCNN-ResNet50", "Cascade-MaskRCNN-ResN
 FAMILIES_DIR = Path(os.environ["EDGE_FAMILIES_DIR"]) if os.environ.get("EDGE_FAMILIES_DIR") else None
 
 
-def _median_seconds(fn, runs: int = RUNS) -> float:
-    fn()  # warm-up: Paddle Inference builds its kernels on the first run
-    times = []
+class _PaddleX:
+    """PaddleX's own predictor on the same photo, in its own process (it has its own paddle), timed one
+    predict at a time on request so that its runs interleave with ours (the machine's load hits both)."""
+
+    def __init__(self, model_dir: Path, threshold: float):
+        python = sys.executable if importlib.util.find_spec("paddlex") else os.environ.get("EDGE_PADDLEX_PYTHON")
+        self.proc = None
+        if not python:
+            return
+        self.proc = subprocess.Popen(
+            [python, str(ROOT / "tools" / "server_families" / "run_paddlex.py"), "--model-dir", str(model_dir),
+             "--images", str(PHOTO), "--threshold", str(threshold), "--out", os.devnull, "--threads", str(THREADS),
+             "--interleave"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for line in self.proc.stdout:  # PaddleX prints notices first
+            if line.strip() == "ready":
+                return
+        raise RuntimeError(f"PaddleX's predictor did not start on {model_dir} (exit {self.proc.wait()})")
+
+    def __call__(self) -> float:
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+def _interleaved_medians(ours, paddlex: _PaddleX, other=None, runs: int = RUNS):
+    """Our warm predict, PaddleX's and (if given) ours with MKLDNN the other way, alternated `runs` times:
+    their medians (None for one not run), so that a shared machine's load changes hit all three alike."""
+    ours()  # warm-up: Paddle Inference builds its kernels on the first run (PaddleX's did before `ready`)
+    if other:
+        other()
+    times = ([], [], [])
     for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _paddlex_seconds(model_dir: Path, threshold: float) -> float | None:
-    """PaddleX's own predictor on the same photo, in its own process (it has its own paddle)."""
-    python = sys.executable if importlib.util.find_spec("paddlex") else os.environ.get("EDGE_PADDLEX_PYTHON")
-    if not python:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "px.npz"
-        subprocess.run([python, str(ROOT / "tools" / "server_families" / "run_paddlex.py"), "--model-dir", str(model_dir),
-                        "--images", str(PHOTO), "--threshold", str(threshold), "--out", str(out),
-                        "--threads", str(THREADS), "--time", str(RUNS)], check=True, capture_output=True)
-        return float(np.load(out)["time_s"])
+        for fn, out in ((ours, times[0]), (other, times[2])):
+            if fn:
+                t0 = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - t0)
+        if paddlex.proc:
+            times[1].append(paddlex())
+    return tuple(statistics.median(t) if t else None for t in times)
 
 
 def _within_tolerance(a, b) -> bool:
@@ -89,20 +115,27 @@ def test_server_family_speed_vs_paddlex(family, long_benchmark, benchmark):
     chosen = MODELS[family].mkldnn
 
     ours = LocalPredictor(model, threads=THREADS)
-    ours_s = _median_seconds(lambda: ours(image, threshold))
+    try:
+        other = LocalPredictor(model, threads=THREADS)
+        other.backend = type(ours.backend)(model_dir, threads=THREADS, mkldnn=not chosen, new_ir=MODELS[family].new_ir,
+                                          cut=ours.backend.cut)
+        other(image, threshold)
+        other_note = ""
+    except BackendError as err:  # MaskRCNN's paste loop under MKLDNN on the new IR; Mask-RT-DETR-M does not load
+        other, other_note = None, f" (fails: {str(err).splitlines()[-1][:120]})"
+    paddlex = _PaddleX(model_dir, threshold)
+    try:
+        ours_s, reference_s, other_s = _interleaved_medians(
+            lambda: ours(image, threshold), paddlex, other and (lambda: other(image, threshold)))
+    finally:
+        paddlex.close()
     result = ours(image, threshold)
     stages = dict(ours.last_stage_seconds)
     benchmark.pedantic(ours, args=(image, threshold), rounds=1, iterations=1)
+    other_ok = bool(other) and _within_tolerance(other(image, threshold), result)
+    other_s = other_s if other else float("nan")
 
-    try:
-        other = LocalPredictor(model, threads=THREADS)
-        other.backend = type(ours.backend)(model_dir, threads=THREADS, mkldnn=not chosen, new_ir=MODELS[family].new_ir)
-        other_s = _median_seconds(lambda: other(image, threshold))
-        other_ok, other_note = _within_tolerance(other(image, threshold), result), ""
-    except BackendError as err:  # MaskRCNN's paste loop under MKLDNN on the new IR; Mask-RT-DETR-M does not load
-        other_s, other_ok, other_note = float("nan"), False, f" (fails: {str(err).splitlines()[-1][:120]})"
-
-    reference, reference_s = "PaddleX predictor", _paddlex_seconds(model_dir, threshold)
+    reference = "PaddleX predictor (interleaved with ours)"
     if reference_s is None:
         reference = "previous implementation (baseline file)"
         reference_s = json.loads(BASELINE.read_text())["seconds"].get(family)

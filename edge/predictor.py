@@ -25,6 +25,10 @@ from .zoo import MODELS
 logger = logging.getLogger(__name__)
 
 
+# post-processing steps of exported programs that we do faster ourselves, same results (edge/backends/program_cut.py)
+_CUTS = {"SOLOv2": "solov2", "RCNN": "rcnn_paste"}
+
+
 class Predictor(Protocol):
     name: str  # for logs: "lite", "paddle", "remote:<url>", ...
     spec: Optional[ModelSpec]  # None when the model is not known here (a remote one)
@@ -68,7 +72,7 @@ class LocalPredictor:
         # PaddleX runs PP-YOLOE_seg's programs on the old IR (its NEWIR_BLOCKLIST); the demo model is one too
         new_ir = zoo_entry.new_ir if zoo_entry else not model.spec.model_name.startswith("PP-YOLOE_seg")
         return create_backend(kind, model.path, threads=threads, power_mode=power_mode, mkldnn=mkldnn, new_ir=new_ir,
-                              paddlex_config=as_paddlex)
+                              paddlex_config=as_paddlex, cut=_CUTS.get(model.spec.arch) if as_paddlex else None)
 
     def __call__(self, image: np.ndarray, threshold: float) -> Detections:
         t0 = time.perf_counter()

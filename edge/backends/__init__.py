@@ -31,7 +31,7 @@ class Backend(Protocol):
 
 def create_backend(
     kind: str, model_path: Path, *, threads: Optional[int] = None, power_mode: Optional[str] = None,
-    mkldnn: Optional[bool] = None, new_ir: bool = True, paddlex_config: bool = True,
+    mkldnn: Optional[bool] = None, new_ir: bool = True, paddlex_config: bool = True, cut: Optional[str] = None,
 ) -> Backend:
     """`lite`: a `.nb` file (or a bundle's model.nb); `paddle`: an inference directory."""
     if kind == "lite":
@@ -42,5 +42,5 @@ def create_backend(
         from .paddle import PaddleBackend
 
         return PaddleBackend(Path(model_path), threads=threads, mkldnn=mkldnn, new_ir=new_ir,
-                             paddlex_config=paddlex_config)
+                             paddlex_config=paddlex_config, cut=cut)
     raise ConfigError(f"unknown backend {kind!r}; choose one of {', '.join(ENGINES)}")

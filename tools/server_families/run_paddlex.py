@@ -7,13 +7,16 @@ Runs in PaddleX's venv (NOT the project's): see tools/server_families/README.md.
 Saves, per image, the tensors PaddleX fed to the program, the program's raw outputs and PaddleX's
 final result (boxes and box-cropped masks, or SOLOv2's label/score rows with full masks), so that
 `compare.py` and the project's tests can check our runtime against them. With `--time N`, also the
-median of N warm whole-predict timings.
+median of N warm whole-predict timings. With `--interleave`, nothing is recorded: after one warm-up
+predict on the first image it prints `ready`, then times one predict per `run` line read from stdin
+and prints its seconds (the benchmark alternates these with its own runs, so both see the same load).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +32,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--run-mode", default=None, help="PaddleX run_mode (default: PaddleX's own, 'paddle' on CPU)")
     parser.add_argument("--time", type=int, default=0, help="warm timing runs on the first image")
+    parser.add_argument("--interleave", action="store_true", help="time one predict per 'run' line on stdin")
     args = parser.parse_args()
 
     import yaml
@@ -41,6 +45,17 @@ def main() -> None:
         option.run_mode = args.run_mode
     model = create_model(model_name=name, model_dir=str(args.model_dir), device="cpu", pp_option=option)
     predictor = getattr(model, "_predictor", model)  # create_model wraps the predictor
+    if args.interleave:
+        img = str(args.images[0])
+        list(model.predict(img, threshold=args.threshold))
+        print("ready", flush=True)
+        for line in sys.stdin:
+            if line.strip() != "run":
+                break
+            t0 = time.perf_counter()
+            list(model.predict(img, threshold=args.threshold))
+            print(f"{time.perf_counter() - t0:.6f}", flush=True)
+        return
     captured = []
     infer = predictor.infer
 
