@@ -15,9 +15,9 @@ each kept box's mask inside its box only (the `roi` mask layout). A PIR program 
 """
 from __future__ import annotations
 
-import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 from ..solov2 import CELLS
 
@@ -46,30 +46,38 @@ def cut_rcnn_program(program: Path, params: Path) -> Optional[Tuple[bytes, bytes
     return _prune_legacy(program, _paste_inputs, feeds=("im_shape", "image", "scale_factor"))
 
 
-def _prune_legacy(program: Path, find, feeds: Tuple[str, ...]) -> Optional[Tuple[bytes, bytes]]:
+@contextmanager
+def _loaded(program: Path, pir: bool) -> Iterator[tuple]:
+    """(executor, program, feed names, fetch vars) of an inference program, in static mode under the IR
+    it was saved with, in a scope of its own; the caller's static/dynamic mode is restored after."""
     import paddle
-    from paddle.pir_utils import OldIrGuard
+    from paddle.pir_utils import IrGuard, OldIrGuard
 
-    with OldIrGuard():
-        was_dynamic = paddle.in_dynamic_mode()  # leave the caller's mode as it was
+    with IrGuard() if pir else OldIrGuard():
+        was_dynamic = paddle.in_dynamic_mode()
         paddle.enable_static()
         try:
-            scope = paddle.static.Scope()
-            with paddle.static.scope_guard(scope):
+            with paddle.static.scope_guard(paddle.static.Scope()):
                 exe = paddle.static.Executor(paddle.CPUPlace())
-                prog, feed_names, fetch_vars = paddle.static.load_inference_model(str(program.with_suffix("")), exe)
-                found = find(prog, [v.name for v in fetch_vars])
-                if found is None:
-                    return None
-                block = prog.global_block()
-                fetches = [block.var(n) for n in found]
-                feed_vars = [block.var(n) for n in feed_names if n in feeds]
-                pruned = paddle.static.normalize_program(prog, feed_vars, fetches)
-                return (paddle.static.serialize_program(feed_vars, fetches, program=pruned),
-                        paddle.static.serialize_persistables(feed_vars, fetches, exe, program=pruned))
+                yield (exe, *paddle.static.load_inference_model(str(program.with_suffix("")), exe))
         finally:
             if was_dynamic:
                 paddle.disable_static()
+
+
+def _prune_legacy(program: Path, find, feeds: Tuple[str, ...]) -> Optional[Tuple[bytes, bytes]]:
+    import paddle
+
+    with _loaded(program, pir=False) as (exe, prog, feed_names, fetch_vars):
+        found = find(prog, [v.name for v in fetch_vars])
+        if found is None:
+            return None
+        block = prog.global_block()
+        fetches = [block.var(n) for n in found]
+        feed_vars = [block.var(n) for n in feed_names if n in feeds]
+        pruned = paddle.static.normalize_program(prog, feed_vars, fetches)
+        return (paddle.static.serialize_program(feed_vars, fetches, program=pruned),
+                paddle.static.serialize_persistables(feed_vars, fetches, exe, program=pruned))
 
 
 def _paste_inputs(prog, fetch_names) -> Optional[Tuple[str, str, str]]:
@@ -90,27 +98,16 @@ def _paste_inputs(prog, fetch_names) -> Optional[Tuple[str, str, str]]:
 
 def _cut_pir(program: Path, workdir: str) -> Optional[Tuple[str, str]]:
     import paddle
-    from paddle.pir_utils import IrGuard
 
-    with IrGuard():
-        was_dynamic = paddle.in_dynamic_mode()  # leave the caller's mode as it was
-        paddle.enable_static()
-        try:
-            scope = paddle.static.Scope()
-            with paddle.static.scope_guard(scope):
-                exe = paddle.static.Executor(paddle.CPUPlace())
-                prog, _, _ = paddle.static.load_inference_model(str(program.with_suffix("")), exe)
-                found = _pir_head_inputs(prog)
-                if found is None:
-                    return None
-                image = [op.result(0) for op in prog.global_block().ops
-                         if op.name() == "pd_op.data" and op.attrs().get("name") == "image"]
-                prefix = str(Path(workdir) / "solov2_cut")
-                paddle.static.save_inference_model(prefix, image, list(found), exe, program=prog)
-                return prefix + ".json", prefix + ".pdiparams"
-        finally:
-            if was_dynamic:
-                paddle.disable_static()
+    with _loaded(program, pir=True) as (exe, prog, _, _):
+        found = _pir_head_inputs(prog)
+        if found is None:
+            return None
+        image = [op.result(0) for op in prog.global_block().ops
+                 if op.name() == "pd_op.data" and op.attrs().get("name") == "image"]
+        prefix = str(Path(workdir) / "solov2_cut")
+        paddle.static.save_inference_model(prefix, image, list(found), exe, program=prog)
+        return prefix + ".json", prefix + ".pdiparams"
 
 
 def _pir_head_inputs(prog) -> Optional[Tuple[object, object, object]]:

@@ -82,6 +82,18 @@ def test_arm_grid_sampler_matches_paddle_when_grid_and_input_sizes_differ(case, 
     assert max(diffs.values()) <= 1e-5, f"ARM grid_sampler differs from Paddle ({case}): {diffs}"
 
 
+def arm_nb_of(layer: nn.Layer, x_shape, tmp_path: Path, op_type: str) -> Path:
+    """`layer` (one input "x") saved, made loadable by Lite (compat passes) and converted to an ARM `.nb`
+    whose `op_type` runs on an ARM kernel."""
+    layer.eval()
+    spec = [paddle.static.InputSpec(list(x_shape), "float32", "x")]
+    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(tmp_path / "src" / "inference"))
+    apply_compat_passes(tmp_path / "src", tmp_path / "fixed")
+    nb = optimize(tmp_path / "fixed", tmp_path / "model", target="arm")
+    assert any(k.op_type == op_type and k.target == "arm" for k in nb_kernels(nb))
+    return nb
+
+
 class PlusMean(nn.Layer):
     """x + x.mean(): reduce_mean over every axis (Paddle 3 saves it with dim=[], made reduce_all by compat)."""
 
@@ -92,13 +104,7 @@ class PlusMean(nn.Layer):
 @needs_emulator
 def test_arm_reduce_mean_over_all_elements_matches_paddle(tmp_path):
     x = np.random.RandomState(3).uniform(0.2, 1.0, (1, 30, 64)).astype("float32")
-    layer = PlusMean()
-    layer.eval()
-    spec = [paddle.static.InputSpec(list(x.shape), "float32", "x")]
-    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(tmp_path / "src" / "inference"))
-    apply_compat_passes(tmp_path / "src", tmp_path / "fixed")
-    nb = optimize(tmp_path / "fixed", tmp_path / "model", target="arm")
-    assert any(k.op_type == "reduce_mean" and k.target == "arm" for k in nb_kernels(nb))
+    nb = arm_nb_of(PlusMean(), x.shape, tmp_path, "reduce_mean")
     got = emulator.run_nb(nb, {"x": x}, timeout=300)[0]
     expected = x * 2.0 + x.mean()
     diff = float(np.abs(got - expected).max())
@@ -161,13 +167,7 @@ def test_arm_sigmoid_is_as_precise_as_paddles(tmp_path):
     """Stock 2.13-rc's ARM sigmoid divides by a refined reciprocal estimate (7.7e-6 relative measured, 0004);
     RT-DETR's decoders feed every layer's sigmoid back through inverse_sigmoid, so it adds up."""
     x = np.linspace(-12, 12, 4 * 1024, dtype="float32").reshape(1, 4, 32, 32)
-    layer = Sigmoid()
-    layer.eval()
-    spec = [paddle.static.InputSpec(list(x.shape), "float32", "x")]
-    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(tmp_path / "src" / "inference"))
-    apply_compat_passes(tmp_path / "src", tmp_path / "fixed")
-    nb = optimize(tmp_path / "fixed", tmp_path / "model", target="arm")
-    assert any(k.op_type == "sigmoid" and k.target == "arm" for k in nb_kernels(nb))
+    nb = arm_nb_of(Sigmoid(), x.shape, tmp_path, "sigmoid")
     got = emulator.run_nb(nb, {"x": x}, timeout=300)[0].astype("float64")
     expected = 1.0 / (1.0 + np.exp(-x.astype("float64")))
     relative = float(np.max(np.abs(got - expected) / expected))
